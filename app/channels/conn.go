@@ -1,0 +1,290 @@
+package channels
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	fws "github.com/fasthttp/websocket"
+	"github.com/gofiber/contrib/websocket"
+
+	"chat/app/layer"
+)
+
+// ErrQueueFull is returned by Send when the client has more bytes waiting than the limit;
+// the connection is then closed with 1013 so the client reconnects and catches up.
+var ErrQueueFull = errors.New("channels: send queue full")
+
+// ErrClosed is returned by Send on a connection that is closing.
+var ErrClosed = errors.New("channels: connection closed")
+
+// closeGrace is how long the reader waits for the peer to answer our close frame.
+const closeGrace = time.Second
+
+// Conn is one websocket connection as its consumer sees it: the scope, a channel on the
+// layer, the groups it joined and a send queue drained by the writer goroutine.
+type Conn struct {
+	scope    *Scope
+	server   *Server
+	mailbox  *layer.Mailbox
+	handlers map[string]HandlerFunc
+	groups   []string
+	consumer Consumer
+	ws       *websocket.Conn
+
+	// ConnectedAt is when the handshake arrived.
+	ConnectedAt time.Time
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu          sync.Mutex
+	queue       [][]byte
+	queued      int
+	writing     bool // the writer runs, so the byte limit applies
+	closing     bool
+	closeCode   int
+	closeReason string
+	wake        chan struct{}
+
+	started    chan struct{}
+	claimed    atomic.Bool
+	readerDone chan struct{}
+	writerDone chan struct{}
+}
+
+// Scope returns the connection's scope.
+func (c *Conn) Scope() *Scope { return c.scope }
+
+// ChannelName is the connection's unique channel name on the layer.
+func (c *Conn) ChannelName() string { return c.mailbox.Name }
+
+// Layer returns the channel layer.
+func (c *Conn) Layer() layer.Layer { return c.server.opts.Layer }
+
+// Context is cancelled when the connection ends.
+func (c *Conn) Context() context.Context { return c.ctx }
+
+// Handle registers the handler for layer events of type eventType (Channels maps
+// "chat.message" to chat_message by name; Go registers it explicitly).
+func (c *Conn) Handle(eventType string, fn HandlerFunc) { c.handlers[eventType] = fn }
+
+// GroupAdd adds the connection's channel to group; it is discarded from it on disconnect.
+func (c *Conn) GroupAdd(group string) error {
+	if err := c.Layer().GroupAdd(c.ctx, group, c.mailbox.Name); err != nil {
+		return err
+	}
+	c.groups = append(c.groups, group)
+	return nil
+}
+
+// Send queues a text frame. It never blocks: frames are written by the writer goroutine.
+func (c *Conn) Send(frame []byte) error {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if c.writing && c.queued+len(frame) > c.server.opts.SendQueueBytes {
+		c.mu.Unlock()
+		c.server.slowCloses.Add(1)
+		c.Close(CloseTryAgainLater, "too slow: reconnect to catch up")
+		return ErrQueueFull
+	}
+	c.queue = append(c.queue, frame)
+	c.queued += len(frame)
+	c.mu.Unlock()
+	c.poke()
+	return nil
+}
+
+// SendJSON encodes v and queues it as a text frame.
+func (c *Conn) SendJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.Send(b)
+}
+
+// Close asks the writer to send a close frame with code and end the connection. Frames queued
+// before it are written first. Calling it again has no effect.
+func (c *Conn) Close(code int, reason string) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.closing, c.closeCode, c.closeReason = true, code, reason
+	c.mu.Unlock()
+	c.poke()
+}
+
+func (c *Conn) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// takeQueue hands the writer everything queued, and whether a close was asked for.
+func (c *Conn) takeQueue(buf [][]byte) (frames [][]byte, closing bool, code int, reason string) {
+	c.mu.Lock()
+	frames = append(buf[:0], c.queue...)
+	clear(c.queue)
+	c.queue = c.queue[:0]
+	c.queued = 0
+	closing, code, reason = c.closing, c.closeCode, c.closeReason
+	c.mu.Unlock()
+	return
+}
+
+// dispatch runs the handler registered for ev's type, on the writer goroutine.
+func (c *Conn) dispatch(ev *layer.Event) {
+	c.mailbox.Taken(ev)
+	if ev.Expired(time.Now()) {
+		return
+	}
+	h, ok := c.handlers[ev.Type]
+	if !ok {
+		c.server.noHandler.Add(1)
+		c.server.log.Error("websocket event without handler", "type", ev.Type, "channel", c.mailbox.Name, "err", ErrNoHandler)
+		c.Close(CloseInternalError, "internal error")
+		return
+	}
+	if err := h(c, ev); err != nil {
+		c.server.log.Error("websocket event handler failed", "type", ev.Type, "err", err)
+		c.Close(CloseInternalError, "internal error")
+	}
+}
+
+// writeLoop is the only goroutine that writes data frames. It selects on the layer mailbox
+// directly, so receiving events costs no extra goroutine per connection.
+func (c *Conn) writeLoop() {
+	defer close(c.writerDone)
+	opts := c.server.opts
+	ping := time.NewTicker(opts.PingInterval)
+	defer ping.Stop()
+	var frames [][]byte
+	for {
+		select {
+		case <-c.wake:
+		case ev := <-c.mailbox.C:
+			c.dispatch(ev)
+			// Take what else is already waiting so it goes out in this round.
+		drain:
+			for i := 0; i < 64; i++ {
+				select {
+				case ev := <-c.mailbox.C:
+					c.dispatch(ev)
+				default:
+					break drain
+				}
+			}
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(opts.WriteTimeout)); err != nil {
+				c.abort()
+				return
+			}
+			continue
+		case <-c.readerDone:
+			return
+		}
+		if c.mailbox.Overflowed() {
+			c.server.slowCloses.Add(1)
+			c.Close(CloseTryAgainLater, "too slow: reconnect to catch up")
+		}
+		var closing bool
+		var code int
+		var reason string
+		frames, closing, code, reason = c.takeQueue(frames)
+		if len(frames) > 0 {
+			_ = c.ws.SetWriteDeadline(time.Now().Add(opts.WriteTimeout))
+			for _, f := range frames {
+				if err := c.ws.WriteMessage(websocket.TextMessage, f); err != nil {
+					c.abort()
+					return
+				}
+			}
+			clear(frames)
+		}
+		if closing {
+			msg := websocket.FormatCloseMessage(code, reason)
+			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(opts.WriteTimeout))
+			// The reader now waits a moment for the peer's close frame, then ends.
+			_ = c.ws.SetReadDeadline(time.Now().Add(closeGrace))
+			return
+		}
+	}
+}
+
+// abort ends a connection whose socket failed: the blocked reader wakes at once.
+func (c *Conn) abort() {
+	c.mu.Lock()
+	if !c.closing {
+		c.closing, c.closeCode = true, CloseAbnormal
+	}
+	c.mu.Unlock()
+	_ = c.ws.SetReadDeadline(time.Now())
+}
+
+// readLoop reads frames on the handler goroutine until the connection ends and returns the
+// close code to report to Disconnect.
+func (c *Conn) readLoop() int {
+	opts := c.server.opts
+	c.ws.SetReadLimit(opts.MaxFrameBytes)
+	pongWait := opts.PingInterval * 5 / 2
+	_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
+	c.ws.SetPongHandler(func(string) error {
+		return c.ws.SetReadDeadline(time.Now().Add(pongWait))
+	})
+	for {
+		kind, data, err := c.ws.ReadMessage()
+		if err != nil {
+			return c.endCode(err)
+		}
+		if c.isClosing() {
+			continue // draining until the peer answers our close frame
+		}
+		_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
+		if kind != websocket.TextMessage {
+			c.Close(CloseUnsupported, "binary frames are not supported")
+			continue
+		}
+		if err := c.consumer.Receive(c, data); err != nil {
+			c.server.log.Error("websocket receive failed", "path", c.scope.Path, "err", err)
+			c.Close(CloseInternalError, "internal error")
+		}
+	}
+}
+
+func (c *Conn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+// endCode picks the close code Disconnect sees: ours if we closed, the peer's if it did.
+func (c *Conn) endCode(err error) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if errors.Is(err, fws.ErrReadLimit) {
+		// The websocket library has already sent 1009 to the peer.
+		c.closing, c.closeCode = true, CloseTooBig
+		return CloseTooBig
+	}
+	if c.closing {
+		return c.closeCode
+	}
+	c.closing = true
+	var ce *fws.CloseError
+	if errors.As(err, &ce) {
+		c.closeCode = ce.Code
+	} else {
+		c.closeCode = CloseAbnormal
+	}
+	return c.closeCode
+}

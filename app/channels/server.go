@@ -1,0 +1,273 @@
+package channels
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+
+	"chat/app/layer"
+)
+
+// Options configure the websocket runtime.
+type Options struct {
+	Layer          layer.Layer
+	AllowedHosts   []string      // Origin hosts allowed to connect; empty means the request's own host
+	MaxFrameBytes  int64         // larger frames close the connection with 1009
+	SendQueueBytes int           // bytes waiting for one client before it is closed with 1013
+	PingInterval   time.Duration // keepalive ping period; silence for 2.5 periods drops the peer
+	WriteTimeout   time.Duration // longest one write may block
+	Logger         *slog.Logger
+}
+
+// Stats are the runtime's counters.
+type Stats struct {
+	Open       int64  // connections open now
+	Accepted   uint64 // handshakes accepted since start
+	Denied     uint64 // handshakes refused (origin, Connect)
+	SlowCloses uint64 // connections closed with 1013 because the client could not keep up
+	NoHandler  uint64 // events that arrived with no handler for their type
+}
+
+// Server runs websocket consumers on Fiber routes and keeps track of live connections so it
+// can close them all on shutdown.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	conns    map[*Conn]struct{}
+	draining bool
+	idle     chan struct{} // closed when draining and the last connection ended
+
+	accepted, denied, slowCloses, noHandler atomic.Uint64
+}
+
+// NewServer makes a runtime over the given layer.
+func NewServer(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Server{opts: opts, log: opts.Logger, conns: map[*Conn]struct{}{}}
+}
+
+// localConn is the Fiber local under which the route hands the connection to the upgrade.
+const localConn = "channels.conn"
+
+// upgradeTimeout bounds how long an accepted handshake may wait for its upgraded socket
+// before its channel and groups are released.
+const upgradeTimeout = 10 * time.Second
+
+// Route returns the Fiber handler that runs a consumer from factory for each websocket
+// handshake on that route. Auth middleware must run before it to fill the scope.
+func (s *Server) Route(factory Factory) fiber.Handler {
+	upgrade := websocket.New(s.run, websocket.Config{
+		// Origins stays open here because the allowed origin depends on the request's own
+		// host; Route checks it itself, before the upgrade, and answers 403.
+		Origins:          []string{"*"},
+		HandshakeTimeout: upgradeTimeout,
+		ReadBufferSize:   1024,
+		WriteBufferSize:  1024,
+		RecoverHandler: func(conn *websocket.Conn) {
+			if r := recover(); r != nil {
+				s.log.Error("websocket handler panic", "panic", r)
+			}
+		},
+	})
+	return func(c *fiber.Ctx) error {
+		if !websocket.IsWebSocketUpgrade(c) {
+			return fiber.NewError(fiber.StatusUpgradeRequired, "this address only takes websocket connections")
+		}
+		if !OriginAllowed(c.Get(fiber.HeaderOrigin), string(c.Request().Host()), s.opts.AllowedHosts) {
+			s.denied.Add(1)
+			return fiber.NewError(fiber.StatusForbidden, "websocket origin not allowed")
+		}
+		scope, err := newScope(c)
+		if err != nil {
+			return fiber.NewError(fiber.StatusBadRequest, "malformed URL")
+		}
+		conn, err := s.open(c.UserContext(), scope, factory(scope))
+		if err != nil {
+			s.denied.Add(1)
+			var deny *DenyError
+			if errors.As(err, &deny) {
+				return fiber.NewError(deny.Status, deny.Message)
+			}
+			if errors.Is(err, errDraining) {
+				return fiber.NewError(fiber.StatusServiceUnavailable, "server is shutting down")
+			}
+			return fiber.NewError(fiber.StatusForbidden, err.Error())
+		}
+		c.Locals(localConn, conn)
+		started := make(chan struct{})
+		conn.started = started
+		if err := upgrade(c); err != nil {
+			conn.finish(CloseAbnormal)
+			return err
+		}
+		// fasthttp runs the upgraded handler only after the 101 reply is written; if that
+		// never happens the connection must not stay in its groups.
+		time.AfterFunc(upgradeTimeout, func() {
+			select {
+			case <-started:
+			default:
+				if conn.claim() {
+					conn.finish(CloseAbnormal)
+				}
+			}
+		})
+		s.accepted.Add(1)
+		return nil
+	}
+}
+
+var errDraining = errors.New("channels: draining")
+
+// open makes the connection's channel and runs the consumer's Connect.
+func (s *Server) open(ctx context.Context, scope *Scope, consumer Consumer) (*Conn, error) {
+	s.mu.Lock()
+	draining := s.draining
+	s.mu.Unlock()
+	if draining {
+		return nil, errDraining
+	}
+	mailbox, err := s.opts.Layer.NewChannel(ctx, "specific")
+	if err != nil {
+		return nil, err
+	}
+	mailbox.MaxBytes = int64(s.opts.SendQueueBytes)
+	cctx, cancel := context.WithCancel(context.Background())
+	c := &Conn{
+		scope:       scope,
+		server:      s,
+		mailbox:     mailbox,
+		handlers:    map[string]HandlerFunc{},
+		consumer:    consumer,
+		ConnectedAt: time.Now(),
+		ctx:         cctx,
+		cancel:      cancel,
+		wake:        make(chan struct{}, 1),
+		readerDone:  make(chan struct{}),
+		writerDone:  make(chan struct{}),
+	}
+	if err := consumer.Connect(c); err != nil {
+		c.release()
+		return nil, err
+	}
+	c.mu.Lock()
+	closing := c.closing
+	c.mu.Unlock()
+	if closing { // Connect called Close: Channels treats that as a denied handshake
+		c.release()
+		return nil, Deny(fiber.StatusForbidden, "connection refused")
+	}
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	return c, nil
+}
+
+// run is the upgraded handler: this goroutine reads, a second one writes, and it does not
+// return before both end, because contrib/websocket recycles its Conn on return.
+func (s *Server) run(ws *websocket.Conn) {
+	c, _ := ws.Locals(localConn).(*Conn)
+	if c == nil || !c.claim() {
+		return
+	}
+	close(c.started)
+	c.ws = ws
+	c.mu.Lock()
+	c.writing = true
+	c.mu.Unlock()
+	go c.writeLoop()
+	code := c.readLoop()
+	close(c.readerDone)
+	<-c.writerDone
+	c.finish(code)
+	s.log.Info("websocket session", "path", c.scope.Path, "client", c.scope.Client,
+		"code", code, "duration", time.Since(c.ConnectedAt).Round(time.Millisecond))
+}
+
+// finish leaves the groups, drops the channel and tells the consumer.
+func (c *Conn) finish(code int) {
+	c.consumer.Disconnect(c, code)
+	c.release()
+	s := c.server
+	s.mu.Lock()
+	delete(s.conns, c)
+	if s.draining && len(s.conns) == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+	s.mu.Unlock()
+}
+
+// release frees the layer resources of a connection.
+func (c *Conn) release() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, g := range c.groups {
+		_ = c.Layer().GroupDiscard(ctx, g, c.mailbox.Name)
+	}
+	_ = c.Layer().CloseChannel(ctx, c.mailbox.Name)
+	c.cancel()
+}
+
+// claim lets exactly one of the upgraded handler and the upgrade watchdog own the connection.
+func (c *Conn) claim() bool { return c.claimed.CompareAndSwap(false, true) }
+
+// Stats returns the runtime's counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	open := int64(len(s.conns))
+	s.mu.Unlock()
+	return Stats{Open: open, Accepted: s.accepted.Load(), Denied: s.denied.Load(),
+		SlowCloses: s.slowCloses.Load(), NoHandler: s.noHandler.Load()}
+}
+
+// Shutdown refuses new handshakes, closes every connection with 1001 (going away) after its
+// queued frames, and waits for them to end or for ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	conns := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	var idle chan struct{}
+	if len(s.conns) > 0 {
+		s.idle = make(chan struct{})
+		idle = s.idle
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close(CloseGoingAway, "server shutting down")
+	}
+	if idle == nil {
+		return nil
+	}
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Each calls fn for every open connection (for admin views and targeted closes).
+func (s *Server) Each(fn func(*Conn)) {
+	s.mu.Lock()
+	conns := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		fn(c)
+	}
+}

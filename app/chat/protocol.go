@@ -1,0 +1,173 @@
+package chat
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"chat/models"
+)
+
+// Frame types of the wire protocol (docs/protocol.md).
+const (
+	TypeMessage = "chat.message"
+	TypeError   = "error"
+	TypeAck     = "ack"
+	TypeCatchup = "catchup"
+	TypeReload  = "reload"
+)
+
+// Error codes sent in error frames.
+const (
+	CodeInvalidJSON     = "invalid_json"
+	CodeInvalidFrame    = "invalid_frame"
+	CodeMissingMessage  = "missing_message"
+	CodeEmptyMessage    = "empty_message"
+	CodeMessageTooLong  = "message_too_long"
+	CodeUnknownType     = "unknown_type"
+	CodeInvalidClientID = "invalid_client_id"
+	CodeStoreFailed     = "store_failed"
+)
+
+// maxClientIDLen bounds the client message id a frame may carry.
+const maxClientIDLen = 64
+
+// inbound is every field a client frame may carry; which are used depends on Type.
+type inbound struct {
+	Type     string  `json:"type"`
+	Message  *string `json:"message"`
+	ClientID string  `json:"client_id"`
+}
+
+// errorFrame is the server's answer to bad input; the connection stays open.
+type errorFrame struct {
+	Type     string `json:"type"`
+	Code     string `json:"code"`
+	Detail   string `json:"detail"`
+	ClientID string `json:"client_id,omitempty"`
+}
+
+func newError(code, detail, clientID string) errorFrame {
+	return errorFrame{Type: TypeError, Code: code, Detail: detail, ClientID: clientID}
+}
+
+// appendMessageFrame encodes a stored message as the chat.message frame every member gets.
+// It is written by hand because it runs once per broadcast on the hot path and the field
+// order is fixed: {"type","id","room","user","message","created_at"[,"client_id"][,"edited_at"]}.
+func appendMessageFrame(b []byte, m *models.Message) []byte {
+	b = append(b, `{"type":"chat.message","id":`...)
+	b = strconv.AppendInt(b, m.ID, 10)
+	b = append(b, `,"room":`...)
+	b = appendJSONString(b, m.RoomName)
+	b = append(b, `,"user":`...)
+	b = appendJSONString(b, m.Username)
+	b = append(b, `,"message":`...)
+	b = appendJSONString(b, m.Body)
+	b = append(b, `,"created_at":"`...)
+	b = m.CreatedAt.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	if m.ClientID != "" {
+		b = append(b, `,"client_id":`...)
+		b = appendJSONString(b, m.ClientID)
+	}
+	if m.EditedAt != nil {
+		b = append(b, `,"edited_at":"`...)
+		b = m.EditedAt.UTC().AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string, escaping what encoding/json escapes
+// (including <, > and & so a frame is safe even if someone pastes it into HTML).
+func appendJSONString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\r':
+				b = append(b, '\\', 'r')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// CleanText prepares message text for storage: line breaks normalised to \n, control and
+// bidirectional-override characters removed (tabs and line breaks kept), spaces trimmed.
+func CleanText(s string) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	clean := strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n' || r == '\t':
+			return r
+		case r == '\r':
+			return '\n'
+		case unicode.IsControl(r) || isBidiControl(r) || r == '\uFEFF':
+			return -1
+		}
+		return r
+	}, s)
+	return strings.TrimSpace(clean)
+}
+
+// validClientID accepts printable ASCII ids up to maxClientIDLen, such as UUIDs.
+func validClientID(s string) bool {
+	if len(s) > maxClientIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= 0x20 || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// mustJSON encodes frames built from the server's own types, which cannot fail to encode.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

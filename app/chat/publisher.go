@@ -1,0 +1,167 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"chat/app/layer"
+	"chat/models"
+)
+
+// MessageSaver stores a batch of messages in one transaction (the store implements it).
+type MessageSaver interface {
+	SaveMessages(ctx context.Context, batch []*models.Message) (duplicate []bool, err error)
+}
+
+// ErrPublisherClosed is returned by Publish after Close.
+var ErrPublisherClosed = errors.New("chat: publisher closed")
+
+// Publisher stores messages, then broadcasts them, from one goroutine. Requests that arrive
+// while a transaction runs are committed together in the next one (group commit), which is
+// what lets SQLite's single writer keep up, and broadcasting from the same goroutine in commit
+// order means every member sees a room's messages in the order of their ids.
+type Publisher struct {
+	store    MessageSaver
+	layer    layer.Layer
+	maxBatch int
+	log      *slog.Logger
+
+	reqs    chan *publishRequest
+	done    chan struct{} // closed by Close
+	stopped chan struct{} // closed when run has returned
+	closing sync.Once
+
+	stored, batches, failed atomic.Uint64
+}
+
+// publishRequest is one message waiting for the publisher.
+type publishRequest struct {
+	msg   *models.Message
+	group string
+	reply chan publishResult
+}
+
+// publishResult tells the sender what became of its message.
+type publishResult struct {
+	duplicate bool
+	err       error
+}
+
+// NewPublisher starts the publisher goroutine; Close stops it.
+func NewPublisher(store MessageSaver, l layer.Layer, maxBatch int, log *slog.Logger) *Publisher {
+	p := &Publisher{
+		store: store, layer: l, maxBatch: maxBatch, log: log,
+		reqs: make(chan *publishRequest, maxBatch*4),
+		done: make(chan struct{}), stopped: make(chan struct{}),
+	}
+	go p.run()
+	return p
+}
+
+var replyPool = sync.Pool{New: func() any { return make(chan publishResult, 1) }}
+
+// Publish stores msg (filling its ID and CreatedAt) and, once committed, sends it to group.
+// duplicate is true when msg.ClientID was already stored for this user: msg is then filled
+// from the stored row and nothing is broadcast again.
+func (p *Publisher) Publish(ctx context.Context, msg *models.Message, group string) (duplicate bool, err error) {
+	reply := replyPool.Get().(chan publishResult)
+	select {
+	case p.reqs <- &publishRequest{msg: msg, group: group, reply: reply}:
+	case <-p.done:
+		return false, ErrPublisherClosed
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	// Once queued, the request is answered even if ctx ends, so wait for it: the caller must
+	// learn whether its message was stored.
+	select {
+	case res := <-reply:
+		replyPool.Put(reply)
+		return res.duplicate, res.err
+	case <-p.stopped:
+		return false, ErrPublisherClosed
+	}
+}
+
+func (p *Publisher) run() {
+	defer close(p.stopped)
+	batch := make([]*publishRequest, 0, p.maxBatch)
+	msgs := make([]*models.Message, 0, p.maxBatch)
+	var frame []byte
+	for {
+		var first *publishRequest
+		select {
+		case first = <-p.reqs:
+		case <-p.done:
+			p.drain()
+			return
+		}
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < p.maxBatch {
+			select {
+			case r := <-p.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		msgs = msgs[:0]
+		for _, r := range batch {
+			msgs = append(msgs, r.msg)
+		}
+		dups, err := p.store.SaveMessages(context.Background(), msgs)
+		p.batches.Add(1)
+		if err != nil {
+			p.failed.Add(uint64(len(batch)))
+			p.log.Error("storing messages failed", "count", len(batch), "err", err)
+			for _, r := range batch {
+				r.reply <- publishResult{err: err}
+			}
+			continue
+		}
+		for i, r := range batch {
+			if !dups[i] {
+				p.stored.Add(1)
+				frame = appendMessageFrame(frame[:0], r.msg)
+				ev := &layer.Event{Type: TypeMessage, Data: append([]byte(nil), frame...), Seq: r.msg.ID}
+				if err := p.layer.GroupSend(context.Background(), r.group, ev); err != nil {
+					// Stored but not broadcast: members get it from catch-up or a reload.
+					p.log.Error("broadcast failed", "group", r.group, "id", r.msg.ID, "err", err)
+				}
+			}
+			r.reply <- publishResult{duplicate: dups[i]}
+		}
+		clear(batch)
+	}
+}
+
+// drain answers every request still queued after Close.
+func (p *Publisher) drain() {
+	for {
+		select {
+		case r := <-p.reqs:
+			r.reply <- publishResult{err: ErrPublisherClosed}
+		default:
+			return
+		}
+	}
+}
+
+// Close stops the publisher after the batch in progress.
+func (p *Publisher) Close() { p.closing.Do(func() { close(p.done) }) }
+
+// PublisherStats are the publisher's counters.
+type PublisherStats struct {
+	Stored  uint64 // messages stored and broadcast
+	Batches uint64 // transactions run
+	Failed  uint64 // messages whose transaction failed
+}
+
+// Stats returns the publisher's counters.
+func (p *Publisher) Stats() PublisherStats {
+	return PublisherStats{Stored: p.stored.Load(), Batches: p.batches.Load(), Failed: p.failed.Load()}
+}

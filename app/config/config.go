@@ -1,0 +1,176 @@
+// Package config parses the server's settings from environment variables, with command-line
+// flags overriding them, into one Config struct that the wiring code passes down.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the server. Zero configuration works: Defaults gives sane values.
+type Config struct {
+	Addr          string   // ADDR: listen address
+	DatabaseURL   string   // DATABASE_URL: SQLite path or sqlite: URL (default chat.db), or postgres://
+	RedisURL      string   // REDIS_URL: empty means the in-process channel layer
+	AllowedHosts  []string // ALLOWED_HOSTS: hosts whose Origin may open websockets; empty means the request's own host
+	SecureCookies bool     // SECURE_COOKIES: mark cookies Secure (serve over HTTPS)
+	NodeName      string   // NODE_NAME: names this node in logs and channel names
+	LogLevel      string   // LOG_LEVEL: debug, info, warn or error
+
+	BcryptCost       int           // BCRYPT_COST: cost of password hashes (4..31)
+	SessionMaxAge    time.Duration // SESSION_MAX_AGE: absolute session lifetime
+	SessionIdleAge   time.Duration // SESSION_IDLE_TIMEOUT: a session unused this long expires
+	MaxMessageChars  int           // MAX_MESSAGE_CHARS: longest message text, in characters
+	MaxFrameBytes    int64         // MAX_FRAME_BYTES: largest websocket frame read; larger closes with 1009
+	ChannelCapacity  int           // CHANNEL_CAPACITY: events a connection's channel holds before group send skips it
+	SendQueueBytes   int           // SEND_QUEUE_BYTES: bytes queued for one slow client before it is closed with 1013
+	HistoryPageSize  int           // HISTORY_PAGE_SIZE: messages rendered with the room page and per history page
+	CatchupLimit     int           // CATCHUP_LIMIT: most missed messages replayed on reconnect before asking for a reload
+	PublishBatchSize int           // PUBLISH_BATCH_SIZE: most messages stored in one transaction (group commit)
+	PingInterval     time.Duration // PING_INTERVAL: keepalive ping period; a peer silent for 2.5x this is dropped
+	WriteTimeout     time.Duration // WRITE_TIMEOUT: longest a single websocket write may block
+}
+
+// Defaults returns the zero-configuration settings.
+func Defaults() Config {
+	return Config{
+		Addr:             ":8080",
+		LogLevel:         "info",
+		DatabaseURL:      "chat.db",
+		BcryptCost:       10,
+		SessionMaxAge:    14 * 24 * time.Hour,
+		SessionIdleAge:   2 * 24 * time.Hour,
+		MaxMessageChars:  4000,
+		MaxFrameBytes:    64 << 10,
+		ChannelCapacity:  256,
+		SendQueueBytes:   1 << 20,
+		HistoryPageSize:  50,
+		CatchupLimit:     1000,
+		PublishBatchSize: 256,
+		PingInterval:     20 * time.Second,
+		WriteTimeout:     10 * time.Second,
+	}
+}
+
+// Parse reads the environment (through getenv), then the flags in args, over the defaults.
+// It returns the remaining positional arguments.
+func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, []string, error) {
+	cfg := Defaults()
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	var errs []string
+	str := func(p *string, env, usage string) {
+		if v := getenv(env); v != "" {
+			*p = v
+		}
+		fs.StringVar(p, flagName(env), *p, usage+" ($"+env+")")
+	}
+	num := func(p *int, env, usage string) {
+		if v := getenv(env); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s=%q is not a whole number", env, v))
+			}
+			*p = n
+		}
+		fs.IntVar(p, flagName(env), *p, usage+" ($"+env+")")
+	}
+	dur := func(p *time.Duration, env, usage string) {
+		if v := getenv(env); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s=%q is not a duration like 30s or 2h", env, v))
+			}
+			*p = d
+		}
+		fs.DurationVar(p, flagName(env), *p, usage+" ($"+env+")")
+	}
+	boolean := func(p *bool, env, usage string) {
+		if v := getenv(env); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s=%q is not true or false", env, v))
+			}
+			*p = b
+		}
+		fs.BoolVar(p, flagName(env), *p, usage+" ($"+env+")")
+	}
+	var hosts string
+	str(&cfg.Addr, "ADDR", "listen address")
+	str(&cfg.DatabaseURL, "DATABASE_URL", "SQLite file or sqlite:/postgres:// URL")
+	str(&cfg.RedisURL, "REDIS_URL", "Redis URL for the channel layer (empty: in-process)")
+	str(&hosts, "ALLOWED_HOSTS", "comma-separated hosts allowed as websocket Origin (empty: the server's own host)")
+	boolean(&cfg.SecureCookies, "SECURE_COOKIES", "mark cookies Secure (HTTPS)")
+	str(&cfg.NodeName, "NODE_NAME", "node name for logs and channel names (default: hostname)")
+	str(&cfg.LogLevel, "LOG_LEVEL", "log level: debug, info, warn or error")
+	num(&cfg.BcryptCost, "BCRYPT_COST", "bcrypt cost of password hashes")
+	dur(&cfg.SessionMaxAge, "SESSION_MAX_AGE", "absolute session lifetime")
+	dur(&cfg.SessionIdleAge, "SESSION_IDLE_TIMEOUT", "session inactivity timeout")
+	num(&cfg.MaxMessageChars, "MAX_MESSAGE_CHARS", "longest message, in characters")
+	var frame int
+	frame = int(cfg.MaxFrameBytes)
+	num(&frame, "MAX_FRAME_BYTES", "largest websocket frame accepted, in bytes")
+	num(&cfg.ChannelCapacity, "CHANNEL_CAPACITY", "events queued per connection channel")
+	num(&cfg.SendQueueBytes, "SEND_QUEUE_BYTES", "bytes queued for one client before it is closed with 1013")
+	num(&cfg.HistoryPageSize, "HISTORY_PAGE_SIZE", "messages per history page")
+	num(&cfg.CatchupLimit, "CATCHUP_LIMIT", "most messages replayed on reconnect")
+	num(&cfg.PublishBatchSize, "PUBLISH_BATCH_SIZE", "most messages stored per transaction")
+	dur(&cfg.PingInterval, "PING_INTERVAL", "websocket keepalive ping period")
+	dur(&cfg.WriteTimeout, "WRITE_TIMEOUT", "longest single websocket write")
+
+	if err := fs.Parse(args); err != nil {
+		return cfg, nil, err
+	}
+	cfg.MaxFrameBytes = int64(frame)
+	cfg.AllowedHosts = splitList(hosts)
+	if cfg.NodeName == "" {
+		cfg.NodeName, _ = os.Hostname()
+	}
+	errs = append(errs, cfg.validate()...)
+	if len(errs) > 0 {
+		return cfg, nil, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
+	}
+	return cfg, fs.Args(), nil
+}
+
+func (c Config) validate() []string {
+	var errs []string
+	positive := map[string]int{
+		"MAX_MESSAGE_CHARS": c.MaxMessageChars, "MAX_FRAME_BYTES": int(c.MaxFrameBytes),
+		"CHANNEL_CAPACITY": c.ChannelCapacity, "SEND_QUEUE_BYTES": c.SendQueueBytes,
+		"HISTORY_PAGE_SIZE": c.HistoryPageSize, "CATCHUP_LIMIT": c.CatchupLimit,
+		"PUBLISH_BATCH_SIZE": c.PublishBatchSize,
+	}
+	for name, v := range positive {
+		if v <= 0 {
+			errs = append(errs, name+" must be above zero")
+		}
+	}
+	if c.BcryptCost < 4 || c.BcryptCost > 31 {
+		errs = append(errs, "BCRYPT_COST must be between 4 and 31")
+	}
+	if c.PingInterval < 100*time.Millisecond || c.WriteTimeout <= 0 || c.SessionMaxAge <= 0 || c.SessionIdleAge <= 0 {
+		errs = append(errs, "PING_INTERVAL (at least 100ms), WRITE_TIMEOUT and the session ages must be above zero")
+	}
+	return errs
+}
+
+// flagName turns an environment name like MAX_FRAME_BYTES into the flag -max-frame-bytes.
+func flagName(env string) string {
+	return strings.ReplaceAll(strings.ToLower(env), "_", "-")
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, strings.ToLower(part))
+		}
+	}
+	return out
+}

@@ -1,0 +1,50 @@
+package server_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"chat/app/apptest"
+)
+
+// The first test of the Channels tutorial: two people in one room see each other's
+// messages, in order, with author and time.
+func TestTwoUsersInOneRoomSeeEachOther(t *testing.T) {
+	env := apptest.Start(t, apptest.Config(t))
+	alice, bob := env.NewUser("alice"), env.NewUser("bob")
+	a, b := alice.MustDial("lobby", ""), bob.MustDial("lobby", "")
+
+	for i := 0; i < 5; i++ {
+		a.Send(map[string]any{"message": fmt.Sprintf("hello %d", i)})
+		b.Send(map[string]any{"message": fmt.Sprintf("hi %d", i)})
+	}
+	for _, s := range []*apptest.Socket{a, b} {
+		var last int64
+		seen := map[string]bool{}
+		for len(seen) < 10 {
+			f := s.Expect("chat.message")
+			if f.ID() <= last {
+				t.Fatalf("ids out of order: %d after %d", f.ID(), last)
+			}
+			last = f.ID()
+			if f.Str("room") != "lobby" || f.Str("created_at") == "" {
+				t.Fatalf("frame lacks room or time: %v", f)
+			}
+			seen[f.Str("user")+": "+f.Str("message")] = true
+		}
+		if !seen["alice: hello 4"] || !seen["bob: hi 4"] {
+			t.Fatalf("missing messages: %v", seen)
+		}
+	}
+}
+
+// The second test of the tutorial: someone in another room sees none of it.
+func TestOtherRoomSeesNothing(t *testing.T) {
+	env := apptest.Start(t, apptest.Config(t))
+	a := env.NewUser("alice").MustDial("room-a", "")
+	c := env.NewUser("carol").MustDial("room-b", "")
+	a.Send(map[string]any{"message": "only for room a"})
+	a.Expect("chat.message")
+	c.ExpectNone("chat.message", 300*time.Millisecond)
+}

@@ -1,0 +1,142 @@
+// Package server wires the parts together in one place: store, channel layer, websocket
+// runtime, publisher, page handlers and the Fiber app.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/template/html/v2"
+
+	"chat/app/channels"
+	"chat/app/chat"
+	"chat/app/config"
+	"chat/app/layer"
+	"chat/app/store"
+	"chat/app/web"
+)
+
+// Assets are the embedded files the binary carries.
+type Assets struct {
+	Templates fs.FS
+	Static    fs.FS
+}
+
+// Server is one running chat node.
+type Server struct {
+	Config    config.Config
+	Store     *store.Store
+	Layer     layer.Layer
+	Sockets   *channels.Server
+	Publisher *chat.Publisher
+	App       *fiber.App
+	log       *slog.Logger
+}
+
+// New opens the database (migrating it to the latest schema), starts the layer and the
+// publisher, and builds the HTTP app. Close releases all of it.
+func New(cfg config.Config, assets Assets, log *slog.Logger) (*Server, error) {
+	st, err := store.Open(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("opening the database: %w", err)
+	}
+	if _, err := st.Migrate(context.Background()); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("migrating the database: %w", err)
+	}
+	lay, err := NewLayer(cfg)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s := &Server{Config: cfg, Store: st, Layer: lay, log: log}
+	if err := s.build(assets); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewLayer makes the channel layer the configuration asks for.
+func NewLayer(cfg config.Config) (layer.Layer, error) {
+	if cfg.RedisURL != "" {
+		return nil, errors.New("REDIS_URL is set, but this build has only the in-process channel layer")
+	}
+	return layer.NewMemory(layer.MemoryOptions{Capacity: cfg.ChannelCapacity}), nil
+}
+
+func (s *Server) build(assets Assets) error {
+	cfg := s.Config
+	static, err := web.LoadAssets(assets.Static)
+	if err != nil {
+		return fmt.Errorf("loading static files: %w", err)
+	}
+	engine := html.NewFileSystem(http.FS(assets.Templates), ".html")
+	engine.AddFunc("static", static.URL)
+	if err := engine.Load(); err != nil {
+		return fmt.Errorf("loading templates: %w", err)
+	}
+	s.Sockets = channels.NewServer(channels.Options{
+		Layer: s.Layer, AllowedHosts: cfg.AllowedHosts, MaxFrameBytes: cfg.MaxFrameBytes,
+		SendQueueBytes: cfg.SendQueueBytes, PingInterval: cfg.PingInterval, WriteTimeout: cfg.WriteTimeout,
+		Logger: s.log,
+	})
+	s.Publisher = chat.NewPublisher(s.Store, s.Layer, cfg.PublishBatchSize, s.log)
+	chatApp := &chat.App{
+		Store: s.Store, Publisher: s.Publisher, Log: s.log,
+		Limits: chat.Limits{MaxMessageChars: cfg.MaxMessageChars, CatchupLimit: cfg.CatchupLimit},
+	}
+	pages, err := web.New(s.Store, s.Layer, static, web.Settings{
+		SecureCookies: cfg.SecureCookies, BcryptCost: cfg.BcryptCost,
+		SessionMaxAge: cfg.SessionMaxAge, SessionIdleAge: cfg.SessionIdleAge,
+		HistoryPageSize: cfg.HistoryPageSize, MaxMessageChars: cfg.MaxMessageChars,
+	}, s.log)
+	if err != nil {
+		return err
+	}
+	s.App = fiber.New(fiber.Config{
+		AppName:               "chat",
+		Views:                 engine,
+		ErrorHandler:          web.ErrorHandler(s.log),
+		DisableStartupMessage: true,
+		BodyLimit:             1 << 20,
+		ReadTimeout:           30 * time.Second,
+		IdleTimeout:           2 * time.Minute,
+	})
+	pages.Routes(s.App, s.Sockets.Route(chatApp.NewConsumer))
+	return nil
+}
+
+// Serve serves HTTP and websockets on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.App.Listener(ln)
+}
+
+// Shutdown stops accepting, tells every open socket 1001 (going away) after its queued
+// frames, waits for them within ctx, then stops the publisher and closes layer and database.
+func (s *Server) Shutdown(ctx context.Context) error {
+	sockErr := s.Sockets.Shutdown(ctx)
+	httpErr := s.App.ShutdownWithContext(ctx)
+	s.Close()
+	return errors.Join(sockErr, httpErr)
+}
+
+// Close releases the publisher, layer and database.
+func (s *Server) Close() {
+	if s.Publisher != nil {
+		s.Publisher.Close()
+	}
+	if s.Layer != nil {
+		s.Layer.Close()
+	}
+	if s.Store != nil {
+		s.Store.Close()
+	}
+}

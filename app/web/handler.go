@@ -1,0 +1,66 @@
+// Package web serves the HTML pages: accounts, the lobby and rooms, the static assets, and
+// the middleware that puts the session and user into every request (and so into the
+// websocket scope) before any handler runs.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"chat/app/layer"
+	"chat/models"
+)
+
+// Store is what the pages need from the database.
+type Store interface {
+	CreateUser(ctx context.Context, username, passwordHash string) (*models.User, error)
+	UserByName(ctx context.Context, username string) (*models.User, error)
+	UserByID(ctx context.Context, id int64) (*models.User, error)
+	CreateSession(ctx context.Context, sess *models.Session) error
+	SessionByKey(ctx context.Context, keyHash string, now time.Time) (*models.Session, error)
+	TouchSession(ctx context.Context, keyHash string, now time.Time) error
+	DeleteSession(ctx context.Context, keyHash string) error
+	RoomByName(ctx context.Context, name string) (*models.Room, error)
+	ListRooms(ctx context.Context, limit int) ([]models.Room, error)
+	RecentMessages(ctx context.Context, roomID int64, limit int) ([]models.Message, error)
+	Ping(ctx context.Context) error
+}
+
+// Presence tells the lobby how many people are in each room (the channel layer implements it).
+type Presence interface {
+	PresenceCounts(ctx context.Context) (map[string]int, error)
+}
+
+// Settings are the page handlers' tunables, taken from config.Config.
+type Settings struct {
+	SecureCookies   bool
+	BcryptCost      int
+	SessionMaxAge   time.Duration
+	SessionIdleAge  time.Duration
+	HistoryPageSize int
+	MaxMessageChars int
+}
+
+// Handler holds the dependencies of every page handler.
+type Handler struct {
+	store    Store
+	presence Presence
+	assets   *Assets
+	settings Settings
+	log      *slog.Logger
+	// dummyHash is compared against when a login names no known user, so that a wrong
+	// username takes as long as a wrong password and does not reveal which names exist.
+	dummyHash []byte
+}
+
+// New makes the page handlers.
+func New(store Store, presence Presence, assets *Assets, settings Settings, log *slog.Logger) (*Handler, error) {
+	dummy, err := hashPassword("not a real password, only for timing", settings.BcryptCost)
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{store: store, presence: presence, assets: assets, settings: settings, log: log, dummyHash: dummy}, nil
+}
+
+var _ Presence = layer.Layer(nil)

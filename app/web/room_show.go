@@ -1,0 +1,67 @@
+package web
+
+import (
+	"errors"
+	"net/url"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"chat/app/chat"
+	"chat/app/store"
+)
+
+// messageItem is one message as the room page renders it.
+type messageItem struct {
+	ID        int64
+	User      string
+	Body      string
+	CreatedAt time.Time
+	Edited    bool
+}
+
+// roomShow renders a room with its latest messages; the page's script then goes live over
+// the websocket, asking for everything after the last id rendered here.
+func (h *Handler) roomShow(c *fiber.Ctx) error {
+	raw, err := url.PathUnescape(c.Params("room"))
+	if err != nil {
+		return fiber.NewError(fiber.StatusBadRequest, "That room name is not a valid URL.")
+	}
+	name, err := chat.NormalizeRoomName(raw)
+	if err != nil {
+		return fiber.NewError(fiber.StatusBadRequest, "That room name does not work: "+err.Error()+".")
+	}
+	if name != raw {
+		return c.Redirect(roomURL(name), fiber.StatusMovedPermanently)
+	}
+	ctx := c.UserContext()
+	items := []messageItem{}
+	var roomID int64
+	room, err := h.store.RoomByName(ctx, name)
+	switch {
+	case err == nil:
+		roomID = room.ID
+		msgs, err := h.store.RecentMessages(ctx, room.ID, h.settings.HistoryPageSize)
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			items = append(items, messageItem{ID: m.ID, User: m.Username, Body: m.Body, CreatedAt: m.CreatedAt, Edited: m.EditedAt != nil})
+		}
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	var firstID, lastID int64
+	if len(items) > 0 {
+		firstID, lastID = items[0].ID, items[len(items)-1].ID
+	}
+	data := h.view(c, name)
+	data["Room"] = fiber.Map{"Name": name, "ID": roomID}
+	data["Messages"] = items
+	data["WSPath"] = roomSocketPath(name)
+	data["FirstID"], data["LastID"] = firstID, lastID
+	data["HistoryLimit"] = h.settings.HistoryPageSize
+	data["MaxMessageChars"] = h.settings.MaxMessageChars
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return h.render(c, fiber.StatusOK, "room", data)
+}

@@ -1,0 +1,12 @@
+package models
+
+import "time"
+
+// Room is a chat room, created the first time someone opens /chat/<name>/.
+type Room struct {
+	ID            int64
+	Name          string
+	CreatedAt     time.Time
+	LastMessageAt *time.Time
+	MessageCount  int64
+}
