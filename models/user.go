@@ -10,4 +10,7 @@ type User struct {
 	Username     string
 	PasswordHash string
 	CreatedAt    time.Time
+
+	IsStaff     bool `gorm:"-"` // may use the admin and delete any message
+	IsSuperuser bool `gorm:"-"` // may also grant and revoke staff
 }

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"chat/app/channels"
 	"chat/app/layer"
+	"chat/app/ratelimit"
 	"chat/app/store"
 	"chat/models"
 )
@@ -21,20 +23,36 @@ type Store interface {
 	RoomByName(ctx context.Context, name string) (*models.Room, error)
 	GetOrCreateRoom(ctx context.Context, name string) (*models.Room, error)
 	MessagesAfter(ctx context.Context, roomID, afterID int64, limit int) ([]models.Message, error)
+	MessagesBefore(ctx context.Context, roomID, beforeID int64, limit int) ([]models.Message, error)
+	MessageByID(ctx context.Context, id int64) (*models.Message, error)
+	UpdateMessageBody(ctx context.Context, id int64, body string, editedAt time.Time) error
+	DeleteMessage(ctx context.Context, id int64) (*models.Message, error)
+	MarkRead(ctx context.Context, userID, roomID, lastReadID int64) error
 }
 
 // Limits are the consumer's tunable bounds (see config.Config).
 type Limits struct {
 	MaxMessageChars int
 	CatchupLimit    int
+	HistoryPageSize int
+	EditWindow      time.Duration // how long after sending an author may edit
 }
+
+// typingEvery is the least time between two typing frames a connection broadcasts; the page
+// sends them about this often and shows each for a little longer, so they expire by themselves.
+const typingEvery = 2 * time.Second
 
 // App holds what every chat connection shares.
 type App struct {
 	Store     Store
+	Layer     layer.Layer
 	Publisher *Publisher
 	Limits    Limits
-	Log       *slog.Logger
+	// MessageLimiter limits each user's messages across all their connections.
+	MessageLimiter *ratelimit.Limiter
+	Log            *slog.Logger
+
+	presence presenceLocks
 }
 
 // NewConsumer is the channels.Factory for /ws/chat/:room/.
@@ -49,12 +67,14 @@ type Consumer struct {
 	room  string
 	group string
 
-	roomID   int64 // 0 until the room exists in the database
-	lastSent int64 // highest message id written to this client (writer goroutine only after Connect)
+	roomID     int64     // 0 until the room exists in the database (reader goroutine)
+	lastSent   int64     // highest message id written to this client (writer goroutine after Connect)
+	lastTyping time.Time // reader goroutine
+	present    bool
 }
 
-// Connect checks the user and the room, joins the room's group, and replays what the client
-// missed since the id in ?since=, before any live message.
+// Connect checks the user and the room, joins the room's group, replays what the client
+// missed since the id in ?since=, and announces the member to the room.
 func (c *Consumer) Connect(conn *channels.Conn) error {
 	scope := conn.Scope()
 	user, _ := scope.User.(*models.User)
@@ -65,8 +85,18 @@ func (c *Consumer) Connect(conn *channels.Conn) error {
 	if err != nil {
 		return channels.Deny(http.StatusBadRequest, err.Error())
 	}
+	var since int64 = -1
+	if raw := scope.Query.Get("since"); raw != "" {
+		since, err = strconv.ParseInt(raw, 10, 64)
+		if err != nil || since < 0 {
+			return channels.Deny(http.StatusBadRequest, "since must be a message id")
+		}
+	}
 	c.user, c.room, c.group = user, room, GroupName(room)
 	conn.Handle(TypeMessage, c.chatMessage)
+	for _, t := range []string{TypeEdit, TypeDelete, TypePresence, TypeTyping} {
+		conn.Handle(t, forward)
+	}
 
 	ctx := conn.Context()
 	r, err := c.app.Store.RoomByName(ctx, room)
@@ -81,12 +111,18 @@ func (c *Consumer) Connect(conn *channels.Conn) error {
 	if err := conn.GroupAdd(c.group); err != nil {
 		return channels.Deny(http.StatusServiceUnavailable, "channel layer unavailable")
 	}
-	if raw := scope.Query.Get("since"); raw != "" {
-		since, err := strconv.ParseInt(raw, 10, 64)
-		if err != nil || since < 0 {
-			return channels.Deny(http.StatusBadRequest, "since must be a message id")
+	if since >= 0 {
+		if err := c.catchUp(conn, since); err != nil {
+			return err
 		}
-		return c.catchUp(conn, since)
+	}
+	if err := c.app.Layer.PresenceAdd(ctx, c.group, conn.ChannelName(), user.Username); err != nil {
+		c.app.Log.Warn("presence add failed", "room", room, "err", err)
+	} else {
+		c.present = true
+		if err := c.app.announcePresence(ctx, room, c.group); err != nil {
+			c.app.Log.Warn("presence announce failed", "room", room, "err", err)
+		}
 	}
 	return nil
 }
@@ -105,10 +141,8 @@ func (c *Consumer) catchUp(conn *channels.Conn, since int64) error {
 	if len(missed) > limit {
 		return conn.SendJSON(map[string]any{"type": TypeReload, "reason": "too_many_missed"})
 	}
-	var buf []byte
 	for i := range missed {
-		buf = appendMessageFrame(buf[:0], &missed[i])
-		if err := conn.Send(append([]byte(nil), buf...)); err != nil {
+		if err := conn.Send(appendMessageFrame(nil, &missed[i])); err != nil {
 			return err
 		}
 		c.lastSent = missed[i].ID
@@ -116,14 +150,19 @@ func (c *Consumer) catchUp(conn *channels.Conn, since int64) error {
 	return conn.SendJSON(map[string]any{"type": TypeCatchup, "count": len(missed), "last_id": c.lastSent})
 }
 
-// chatMessage forwards a broadcast to the client: the same bytes every member gets.
+// chatMessage forwards a broadcast message to the client, unless catch-up already sent it.
 func (c *Consumer) chatMessage(conn *channels.Conn, ev *layer.Event) error {
 	if ev.Seq != 0 {
 		if ev.Seq <= c.lastSent {
-			return nil // already sent by catch-up
+			return nil
 		}
 		c.lastSent = ev.Seq
 	}
+	return forward(conn, ev)
+}
+
+// forward sends an event's bytes unchanged: the same bytes every member gets.
+func forward(conn *channels.Conn, ev *layer.Event) error {
 	if err := conn.Send(ev.Data); err != nil && !errors.Is(err, channels.ErrClosed) && !errors.Is(err, channels.ErrQueueFull) {
 		return err
 	}
@@ -136,16 +175,44 @@ func (c *Consumer) Receive(conn *channels.Conn, text []byte) error {
 	if err := json.Unmarshal(text, &in); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
-			return c.fail(conn, newError(CodeInvalidFrame, fmt.Sprintf("a frame is a JSON object; field %q has the wrong type", typeErr.Field), ""))
+			if typeErr.Field == "" {
+				return c.fail(conn, newError(CodeInvalidFrame, "a frame is a JSON object", ""))
+			}
+			return c.fail(conn, newError(CodeInvalidFrame, fmt.Sprintf("field %q has the wrong type", typeErr.Field), ""))
 		}
 		return c.fail(conn, newError(CodeInvalidJSON, "the frame is not valid JSON", ""))
 	}
 	switch in.Type {
 	case "", TypeMessage:
 		return c.receiveMessage(conn, &in)
+	case TypeHistory:
+		return c.receiveHistory(conn, &in)
+	case TypeTyping:
+		return c.receiveTyping(conn)
+	case TypeEdit:
+		return c.receiveEdit(conn, &in)
+	case TypeDelete:
+		return c.receiveDelete(conn, &in)
+	case TypeRead:
+		return c.receiveRead(conn, &in)
 	default:
 		return c.fail(conn, newError(CodeUnknownType, fmt.Sprintf("unknown frame type %q", truncate(in.Type, 40)), in.ClientID))
 	}
+}
+
+// cleanBody validates message text for a new message or an edit; "" code means valid.
+func (c *Consumer) cleanBody(raw *string) (body string, code, detail string) {
+	if raw == nil {
+		return "", CodeMissingMessage, `the frame needs a "message" string`
+	}
+	body = CleanText(*raw)
+	if body == "" {
+		return "", CodeEmptyMessage, "the message is empty"
+	}
+	if n := utf8.RuneCountInString(body); n > c.app.Limits.MaxMessageChars {
+		return "", CodeMessageTooLong, fmt.Sprintf("messages are at most %d characters (this one has %d)", c.app.Limits.MaxMessageChars, n)
+	}
+	return body, "", ""
 }
 
 // receiveMessage validates a chat message, stores it, and lets the publisher broadcast it.
@@ -153,15 +220,14 @@ func (c *Consumer) receiveMessage(conn *channels.Conn, in *inbound) error {
 	if !validClientID(in.ClientID) {
 		return c.fail(conn, newError(CodeInvalidClientID, "client_id must be printable ASCII, at most 64 characters", ""))
 	}
-	if in.Message == nil {
-		return c.fail(conn, newError(CodeMissingMessage, `the frame needs a "message" string`, in.ClientID))
+	body, code, detail := c.cleanBody(in.Message)
+	if code != "" {
+		return c.fail(conn, newError(code, detail, in.ClientID))
 	}
-	body := CleanText(*in.Message)
-	if body == "" {
-		return c.fail(conn, newError(CodeEmptyMessage, "the message is empty", in.ClientID))
-	}
-	if n := utf8.RuneCountInString(body); n > c.app.Limits.MaxMessageChars {
-		return c.fail(conn, newError(CodeMessageTooLong, fmt.Sprintf("messages are at most %d characters (this one has %d)", c.app.Limits.MaxMessageChars, n), in.ClientID))
+	if ok, wait := c.app.MessageLimiter.Allow(strconv.FormatInt(c.user.ID, 10)); !ok {
+		e := newError(CodeRateLimited, fmt.Sprintf("slow down: you can send again in %.1f s", wait.Seconds()), in.ClientID)
+		e.RetryAfterMS = max(1, wait.Milliseconds())
+		return c.fail(conn, e)
 	}
 	ctx := conn.Context()
 	if c.roomID == 0 {
@@ -187,6 +253,120 @@ func (c *Consumer) receiveMessage(conn *channels.Conn, in *inbound) error {
 	return nil
 }
 
+// receiveHistory sends a page of the messages before an id (or the newest page).
+func (c *Consumer) receiveHistory(conn *channels.Conn, in *inbound) error {
+	if in.Before < 0 {
+		return c.fail(conn, newError(CodeInvalidID, "before must be a message id", ""))
+	}
+	if c.roomID == 0 {
+		return conn.Send(appendHistoryFrame(nil, nil, false))
+	}
+	before := in.Before
+	if before == 0 {
+		before = 1<<63 - 1
+	}
+	page := c.app.Limits.HistoryPageSize
+	msgs, err := c.app.Store.MessagesBefore(conn.Context(), c.roomID, before, page+1)
+	if err != nil {
+		return c.fail(conn, newError(CodeStoreFailed, "history is unavailable; try again", ""))
+	}
+	hasMore := len(msgs) > page
+	if hasMore {
+		msgs = msgs[1:] // oldest first: the extra row is the first
+	}
+	return c.send(conn, json.RawMessage(appendHistoryFrame(nil, msgs, hasMore)))
+}
+
+// receiveTyping tells the room this user is typing, at most once per typingEvery.
+func (c *Consumer) receiveTyping(conn *channels.Conn) error {
+	now := time.Now()
+	if now.Sub(c.lastTyping) < typingEvery {
+		return nil
+	}
+	c.lastTyping = now
+	ev := &layer.Event{Type: TypeTyping, Data: mustJSON(map[string]string{"type": TypeTyping, "user": c.user.Username})}
+	if err := c.app.Layer.GroupSend(conn.Context(), c.group, ev); err != nil {
+		c.app.Log.Warn("typing broadcast failed", "err", err)
+	}
+	return nil
+}
+
+// ownMessage loads a message of this room for an edit or delete, answering errors itself.
+func (c *Consumer) ownMessage(conn *channels.Conn, id int64, staffMayAct bool) (*models.Message, bool, error) {
+	if id <= 0 {
+		return nil, false, c.fail(conn, newError(CodeInvalidID, "id must be a message id", ""))
+	}
+	m, err := c.app.Store.MessageByID(conn.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || err == nil && m.RoomID != c.roomID {
+		return nil, false, c.fail(conn, newError(CodeNotFound, "no such message in this room", ""))
+	}
+	if err != nil {
+		return nil, false, c.fail(conn, newError(CodeStoreFailed, "try again", ""))
+	}
+	if m.UserID != c.user.ID && !(staffMayAct && c.user.IsStaff) {
+		return nil, false, c.fail(conn, newError(CodeForbidden, "you can only change your own messages", ""))
+	}
+	return m, true, nil
+}
+
+// receiveEdit lets the author change a message within the edit window.
+func (c *Consumer) receiveEdit(conn *channels.Conn, in *inbound) error {
+	body, code, detail := c.cleanBody(in.Message)
+	if code != "" {
+		return c.fail(conn, newError(code, detail, ""))
+	}
+	m, ok, err := c.ownMessage(conn, in.ID, false)
+	if !ok {
+		return err
+	}
+	now := time.Now().UTC()
+	if window := c.app.Limits.EditWindow; now.Sub(m.CreatedAt) > window {
+		return c.fail(conn, newError(CodeEditWindow, fmt.Sprintf("messages can be edited for %s after sending", window), ""))
+	}
+	if err := c.app.Store.UpdateMessageBody(conn.Context(), m.ID, body, now); err != nil {
+		return c.fail(conn, newError(CodeStoreFailed, "the edit could not be saved; try again", ""))
+	}
+	return c.app.BroadcastEdit(conn.Context(), c.group, m.ID, body, now)
+}
+
+// receiveDelete lets the author, or staff, delete a message.
+func (c *Consumer) receiveDelete(conn *channels.Conn, in *inbound) error {
+	m, ok, err := c.ownMessage(conn, in.ID, true)
+	if !ok {
+		return err
+	}
+	if _, err := c.app.Store.DeleteMessage(conn.Context(), m.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return c.fail(conn, newError(CodeStoreFailed, "the message could not be deleted; try again", ""))
+	}
+	return c.app.BroadcastDelete(conn.Context(), c.group, m.ID)
+}
+
+// BroadcastEdit tells a room's members that a message's text changed.
+func (a *App) BroadcastEdit(ctx context.Context, group string, id int64, body string, at time.Time) error {
+	data := mustJSON(map[string]any{"type": TypeEdit, "id": id, "message": body, "edited_at": at.UTC().Format(time.RFC3339Nano)})
+	return a.Layer.GroupSend(ctx, group, &layer.Event{Type: TypeEdit, Data: data})
+}
+
+// BroadcastDelete tells a room's members that a message is gone (the admin uses it too).
+func (a *App) BroadcastDelete(ctx context.Context, group string, id int64) error {
+	data := mustJSON(map[string]any{"type": TypeDelete, "id": id})
+	return a.Layer.GroupSend(ctx, group, &layer.Event{Type: TypeDelete, Data: data})
+}
+
+// receiveRead records how far the user has read this room, for the lobby's unread counts.
+func (c *Consumer) receiveRead(conn *channels.Conn, in *inbound) error {
+	if in.ID <= 0 {
+		return c.fail(conn, newError(CodeInvalidID, "id must be a message id", ""))
+	}
+	if c.roomID == 0 {
+		return nil
+	}
+	if err := c.app.Store.MarkRead(conn.Context(), c.user.ID, c.roomID, in.ID); err != nil {
+		c.app.Log.Warn("mark read failed", "err", err)
+	}
+	return nil
+}
+
 // fail answers bad input with an error frame; the connection stays open.
 func (c *Consumer) fail(conn *channels.Conn, frame errorFrame) error {
 	return c.send(conn, frame)
@@ -200,8 +380,21 @@ func (c *Consumer) send(conn *channels.Conn, v any) error {
 	return nil
 }
 
-// Disconnect needs no work: the runtime leaves the groups and drops the channel.
-func (c *Consumer) Disconnect(conn *channels.Conn, code int) {}
+// Disconnect takes the member out of the room's presence and tells the others.
+func (c *Consumer) Disconnect(conn *channels.Conn, code int) {
+	if !c.present {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.app.Layer.PresenceRemove(ctx, c.group, conn.ChannelName()); err != nil {
+		c.app.Log.Warn("presence remove failed", "room", c.room, "err", err)
+		return
+	}
+	if err := c.app.announcePresence(ctx, c.room, c.group); err != nil {
+		c.app.Log.Warn("presence announce failed", "room", c.room, "err", err)
+	}
+}
 
 func truncate(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {

@@ -13,11 +13,17 @@ import (
 
 // Frame types of the wire protocol (docs/protocol.md).
 const (
-	TypeMessage = "chat.message"
-	TypeError   = "error"
-	TypeAck     = "ack"
-	TypeCatchup = "catchup"
-	TypeReload  = "reload"
+	TypeMessage  = "chat.message"
+	TypeEdit     = "chat.edit"
+	TypeDelete   = "chat.delete"
+	TypeHistory  = "history"
+	TypeTyping   = "typing"
+	TypeRead     = "read"
+	TypePresence = "presence"
+	TypeError    = "error"
+	TypeAck      = "ack"
+	TypeCatchup  = "catchup"
+	TypeReload   = "reload"
 )
 
 // Error codes sent in error frames.
@@ -30,6 +36,11 @@ const (
 	CodeUnknownType     = "unknown_type"
 	CodeInvalidClientID = "invalid_client_id"
 	CodeStoreFailed     = "store_failed"
+	CodeRateLimited     = "rate_limited"
+	CodeNotFound        = "not_found"
+	CodeForbidden       = "forbidden"
+	CodeEditWindow      = "edit_window_closed"
+	CodeInvalidID       = "invalid_id"
 )
 
 // maxClientIDLen bounds the client message id a frame may carry.
@@ -40,14 +51,17 @@ type inbound struct {
 	Type     string  `json:"type"`
 	Message  *string `json:"message"`
 	ClientID string  `json:"client_id"`
+	ID       int64   `json:"id"`     // chat.edit, chat.delete, read
+	Before   int64   `json:"before"` // history
 }
 
 // errorFrame is the server's answer to bad input; the connection stays open.
 type errorFrame struct {
-	Type     string `json:"type"`
-	Code     string `json:"code"`
-	Detail   string `json:"detail"`
-	ClientID string `json:"client_id,omitempty"`
+	Type         string `json:"type"`
+	Code         string `json:"code"`
+	Detail       string `json:"detail"`
+	ClientID     string `json:"client_id,omitempty"`
+	RetryAfterMS int64  `json:"retry_after_ms,omitempty"`
 }
 
 func newError(code, detail, clientID string) errorFrame {
@@ -78,6 +92,20 @@ func appendMessageFrame(b []byte, m *models.Message) []byte {
 		b = m.EditedAt.UTC().AppendFormat(b, time.RFC3339Nano)
 		b = append(b, '"')
 	}
+	return append(b, '}')
+}
+
+// appendHistoryFrame encodes a page of older messages: {"type":"history","messages":[...],"has_more":b}.
+func appendHistoryFrame(b []byte, msgs []models.Message, hasMore bool) []byte {
+	b = append(b, `{"type":"history","messages":[`...)
+	for i := range msgs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendMessageFrame(b, &msgs[i])
+	}
+	b = append(b, `],"has_more":`...)
+	b = strconv.AppendBool(b, hasMore)
 	return append(b, '}')
 }
 

@@ -31,6 +31,13 @@ type Config struct {
 	HistoryPageSize  int           // HISTORY_PAGE_SIZE: messages rendered with the room page and per history page
 	CatchupLimit     int           // CATCHUP_LIMIT: most missed messages replayed on reconnect before asking for a reload
 	PublishBatchSize int           // PUBLISH_BATCH_SIZE: most messages stored in one transaction (group commit)
+	EditWindow       time.Duration // EDIT_WINDOW: how long after sending an author may edit a message
+	MessageRate      float64       // MESSAGE_RATE: messages per second one user may send, sustained
+	MessageBurst     int           // MESSAGE_BURST: messages one user may send at once before the rate applies
+	LoginRateIP      float64       // LOGIN_RATE_PER_IP: failed logins per minute from one address, sustained
+	LoginBurstIP     int           // LOGIN_BURST_PER_IP: failed logins from one address before throttling
+	LoginRateUser    float64       // LOGIN_RATE_PER_USER: failed logins per minute for one username, sustained
+	LoginBurstUser   int           // LOGIN_BURST_PER_USER: failed logins for one username before throttling
 	PingInterval     time.Duration // PING_INTERVAL: keepalive ping period; a peer silent for 2.5x this is dropped
 	WriteTimeout     time.Duration // WRITE_TIMEOUT: longest a single websocket write may block
 }
@@ -51,6 +58,13 @@ func Defaults() Config {
 		HistoryPageSize:  50,
 		CatchupLimit:     1000,
 		PublishBatchSize: 256,
+		EditWindow:       15 * time.Minute,
+		MessageRate:      5,
+		MessageBurst:     20,
+		LoginRateIP:      10,
+		LoginBurstIP:     30,
+		LoginRateUser:    2,
+		LoginBurstUser:   10,
 		PingInterval:     20 * time.Second,
 		WriteTimeout:     10 * time.Second,
 	}
@@ -100,6 +114,16 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 		}
 		fs.BoolVar(p, flagName(env), *p, usage+" ($"+env+")")
 	}
+	float := func(p *float64, env, usage string) {
+		if v := getenv(env); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 {
+				errs = append(errs, fmt.Sprintf("%s=%q is not a number of zero or more", env, v))
+			}
+			*p = f
+		}
+		fs.Float64Var(p, flagName(env), *p, usage+" ($"+env+")")
+	}
 	var hosts string
 	str(&cfg.Addr, "ADDR", "listen address")
 	str(&cfg.DatabaseURL, "DATABASE_URL", "SQLite file or sqlite:/postgres:// URL")
@@ -120,6 +144,13 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 	num(&cfg.HistoryPageSize, "HISTORY_PAGE_SIZE", "messages per history page")
 	num(&cfg.CatchupLimit, "CATCHUP_LIMIT", "most messages replayed on reconnect")
 	num(&cfg.PublishBatchSize, "PUBLISH_BATCH_SIZE", "most messages stored per transaction")
+	dur(&cfg.EditWindow, "EDIT_WINDOW", "how long after sending a message its author may edit it")
+	float(&cfg.MessageRate, "MESSAGE_RATE", "messages per second one user may send (0 with MESSAGE_BURST=0: no limit)")
+	num(&cfg.MessageBurst, "MESSAGE_BURST", "messages one user may send in a burst")
+	float(&cfg.LoginRateIP, "LOGIN_RATE_PER_IP", "failed logins per minute allowed from one address")
+	num(&cfg.LoginBurstIP, "LOGIN_BURST_PER_IP", "failed logins from one address before throttling")
+	float(&cfg.LoginRateUser, "LOGIN_RATE_PER_USER", "failed logins per minute allowed for one username")
+	num(&cfg.LoginBurstUser, "LOGIN_BURST_PER_USER", "failed logins for one username before throttling")
 	dur(&cfg.PingInterval, "PING_INTERVAL", "websocket keepalive ping period")
 	dur(&cfg.WriteTimeout, "WRITE_TIMEOUT", "longest single websocket write")
 

@@ -19,6 +19,7 @@ import (
 	"chat/app/chat"
 	"chat/app/config"
 	"chat/app/layer"
+	"chat/app/ratelimit"
 	"chat/app/store"
 	"chat/app/web"
 )
@@ -90,13 +91,19 @@ func (s *Server) build(assets Assets) error {
 	})
 	s.Publisher = chat.NewPublisher(s.Store, s.Layer, cfg.PublishBatchSize, s.log)
 	chatApp := &chat.App{
-		Store: s.Store, Publisher: s.Publisher, Log: s.log,
-		Limits: chat.Limits{MaxMessageChars: cfg.MaxMessageChars, CatchupLimit: cfg.CatchupLimit},
+		Store: s.Store, Layer: s.Layer, Publisher: s.Publisher, Log: s.log,
+		MessageLimiter: ratelimit.New(cfg.MessageRate, cfg.MessageBurst),
+		Limits: chat.Limits{
+			MaxMessageChars: cfg.MaxMessageChars, CatchupLimit: cfg.CatchupLimit,
+			HistoryPageSize: cfg.HistoryPageSize, EditWindow: cfg.EditWindow,
+		},
 	}
 	pages, err := web.New(s.Store, s.Layer, static, web.Settings{
 		SecureCookies: cfg.SecureCookies, BcryptCost: cfg.BcryptCost,
 		SessionMaxAge: cfg.SessionMaxAge, SessionIdleAge: cfg.SessionIdleAge,
 		HistoryPageSize: cfg.HistoryPageSize, MaxMessageChars: cfg.MaxMessageChars,
+		LoginRateIP: cfg.LoginRateIP, LoginBurstIP: cfg.LoginBurstIP,
+		LoginRateUser: cfg.LoginRateUser, LoginBurstUser: cfg.LoginBurstUser,
 	}, s.log)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"chat/app/layer"
+	"chat/app/ratelimit"
 	"chat/models"
 )
 
@@ -24,6 +25,8 @@ type Store interface {
 	RoomByName(ctx context.Context, name string) (*models.Room, error)
 	ListRooms(ctx context.Context, limit int) ([]models.Room, error)
 	RecentMessages(ctx context.Context, roomID int64, limit int) ([]models.Message, error)
+	MarkRead(ctx context.Context, userID, roomID, lastReadID int64) error
+	UnreadCounts(ctx context.Context, userID int64, roomIDs []int64) (map[int64]int64, error)
 	Ping(ctx context.Context) error
 }
 
@@ -40,15 +43,21 @@ type Settings struct {
 	SessionIdleAge  time.Duration
 	HistoryPageSize int
 	MaxMessageChars int
+	LoginRateIP     float64 // failed logins per minute per address
+	LoginBurstIP    int
+	LoginRateUser   float64 // failed logins per minute per username
+	LoginBurstUser  int
 }
 
 // Handler holds the dependencies of every page handler.
 type Handler struct {
-	store    Store
-	presence Presence
-	assets   *Assets
-	settings Settings
-	log      *slog.Logger
+	store       Store
+	presence    Presence
+	assets      *Assets
+	settings    Settings
+	log         *slog.Logger
+	loginByIP   *ratelimit.Limiter
+	loginByUser *ratelimit.Limiter
 	// dummyHash is compared against when a login names no known user, so that a wrong
 	// username takes as long as a wrong password and does not reveal which names exist.
 	dummyHash []byte
@@ -60,7 +69,11 @@ func New(store Store, presence Presence, assets *Assets, settings Settings, log 
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{store: store, presence: presence, assets: assets, settings: settings, log: log, dummyHash: dummy}, nil
+	return &Handler{
+		store: store, presence: presence, assets: assets, settings: settings, log: log, dummyHash: dummy,
+		loginByIP:   ratelimit.New(settings.LoginRateIP/60, settings.LoginBurstIP),
+		loginByUser: ratelimit.New(settings.LoginRateUser/60, settings.LoginBurstUser),
+	}, nil
 }
 
 var _ Presence = layer.Layer(nil)

@@ -33,11 +33,19 @@ func (h *Handler) lobbyShow(c *fiber.Ctx) error {
 	if err != nil {
 		h.log.Warn("presence counts unavailable", "err", err)
 	}
+	ids := make([]int64, len(rooms))
+	for i, r := range rooms {
+		ids[i] = r.ID
+	}
+	unread, err := h.store.UnreadCounts(ctx, currentUser(c).ID, ids)
+	if err != nil {
+		return err
+	}
 	items := make([]roomItem, 0, len(rooms))
 	for _, r := range rooms {
 		items = append(items, roomItem{
 			Name: r.Name, URL: roomURL(r.Name), MessageCount: r.MessageCount,
-			LastMessageAt: r.LastMessageAt, Online: online[chat.GroupName(r.Name)],
+			LastMessageAt: r.LastMessageAt, Online: online[chat.GroupName(r.Name)], Unread: unread[r.ID],
 		})
 	}
 	data := h.view(c, "Rooms")

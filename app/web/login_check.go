@@ -2,6 +2,10 @@ package web
 
 import (
 	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -24,16 +28,32 @@ func (h *Handler) loginCheck(c *fiber.Ctx) error {
 	if username == "" || password == "" {
 		return fail(fiber.StatusBadRequest, "Enter your username and password.")
 	}
+	// Throttle failed attempts per address and per username. Only failures take a token, and
+	// the buckets refill by themselves, so an attacker can slow a name down but never lock
+	// its owner out for longer than the attack lasts.
+	userKey := strings.ToLower(username)
+	okIP, waitIP := h.loginByIP.Check(c.IP())
+	okUser, waitUser := h.loginByUser.Check(userKey)
+	if !okIP || !okUser {
+		wait := max(waitIP, waitUser)
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		return fail(fiber.StatusTooManyRequests, fmt.Sprintf("Too many failed logins. Try again in %d seconds.", int(math.Ceil(wait.Seconds()))))
+	}
+	failed := func() error {
+		h.loginByIP.Allow(c.IP())
+		h.loginByUser.Allow(userKey)
+		return fail(fiber.StatusUnauthorized, errWrongLogin)
+	}
 	user, err := h.store.UserByName(c.UserContext(), username)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	if user == nil {
 		passwordMatches(h.dummyHash, password)
-		return fail(fiber.StatusUnauthorized, errWrongLogin)
+		return failed()
 	}
 	if !passwordMatches([]byte(user.PasswordHash), password) {
-		return fail(fiber.StatusUnauthorized, errWrongLogin)
+		return failed()
 	}
 	if err := h.startSession(c, user); err != nil {
 		return err

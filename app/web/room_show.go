@@ -55,6 +55,12 @@ func (h *Handler) roomShow(c *fiber.Ctx) error {
 	if len(items) > 0 {
 		firstID, lastID = items[0].ID, items[len(items)-1].ID
 	}
+	if roomID != 0 {
+		// Opening the room reads it: the lobby's unread count starts after what is shown here.
+		if err := h.store.MarkRead(ctx, currentUser(c).ID, roomID, lastID); err != nil {
+			h.log.Warn("mark read failed", "err", err)
+		}
+	}
 	data := h.view(c, name)
 	data["Room"] = fiber.Map{"Name": name, "ID": roomID}
 	data["Messages"] = items
