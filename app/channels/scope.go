@@ -6,6 +6,7 @@ package channels
 
 import (
 	"net/url"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -45,7 +46,8 @@ func newScope(c *fiber.Ctx) (*Scope, error) {
 		User:    c.Locals(LocalUser),
 	}
 	for _, name := range c.Route().Params {
-		v, err := url.PathUnescape(c.Params(name))
+		// Params alias the request buffer, which fasthttp reuses after the upgrade: copy.
+		v, err := url.PathUnescape(strings.Clone(c.Params(name)))
 		if err != nil {
 			return nil, err
 		}

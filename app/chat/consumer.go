@@ -97,6 +97,7 @@ func (c *Consumer) Connect(conn *channels.Conn) error {
 	for _, t := range []string{TypeEdit, TypeDelete, TypePresence, TypeTyping} {
 		conn.Handle(t, forward)
 	}
+	conn.Handle(TypeConnClose, closeConn)
 
 	ctx := conn.Context()
 	r, err := c.app.Store.RoomByName(ctx, room)
@@ -110,6 +111,16 @@ func (c *Consumer) Connect(conn *channels.Conn) error {
 	// arrives twice is dropped by id in chatMessage.
 	if err := conn.GroupAdd(c.group); err != nil {
 		return channels.Deny(http.StatusServiceUnavailable, "channel layer unavailable")
+	}
+	// A per-user group lets the admin end all of a user's sockets, on every node.
+	if err := conn.GroupAdd(UserGroup(user.ID)); err != nil {
+		return channels.Deny(http.StatusServiceUnavailable, "channel layer unavailable")
+	}
+	// And a per-session group, so logging out closes the sockets that session opened.
+	if sess, ok := scope.Session.(*models.Session); ok {
+		if err := conn.GroupAdd(SessionGroup(sess.KeyHash)); err != nil {
+			return channels.Deny(http.StatusServiceUnavailable, "channel layer unavailable")
+		}
 	}
 	if since >= 0 {
 		if err := c.catchUp(conn, since); err != nil {
@@ -159,6 +170,31 @@ func (c *Consumer) chatMessage(conn *channels.Conn, ev *layer.Event) error {
 		c.lastSent = ev.Seq
 	}
 	return forward(conn, ev)
+}
+
+// closeConn ends the connection when the admin or an account change asks for it: the event's
+// data is a {"type":"conn.close","code":1008,"reason":"..."} object.
+func closeConn(conn *channels.Conn, ev *layer.Event) error {
+	var msg struct {
+		Code   int    `json:"code"`
+		Reason string `json:"reason"`
+	}
+	if err := json.Unmarshal(ev.Data, &msg); err != nil || msg.Code < 1000 || msg.Code > 4999 {
+		msg.Code, msg.Reason = channels.ClosePolicyViolation, "closed by the server"
+	}
+	conn.Close(msg.Code, msg.Reason)
+	return nil
+}
+
+// UserGroup is the group every connection of a user joins.
+func UserGroup(userID int64) string { return "user." + strconv.FormatInt(userID, 10) }
+
+// SessionGroup is the group every connection opened by one login session joins.
+func SessionGroup(keyHash string) string { return "session." + keyHash[:min(40, len(keyHash))] }
+
+// CloseEvent asks every receiving connection to close with code (1008 for account changes).
+func CloseEvent(code int, reason string) *layer.Event {
+	return &layer.Event{Type: TypeConnClose, Data: mustJSON(map[string]any{"type": TypeConnClose, "code": code, "reason": reason})}
 }
 
 // forward sends an event's bytes unchanged: the same bytes every member gets.

@@ -24,6 +24,8 @@ const (
 	TypeAck      = "ack"
 	TypeCatchup  = "catchup"
 	TypeReload   = "reload"
+	// TypeConnClose is a layer event, never sent to clients: it closes the receiving connection.
+	TypeConnClose = "conn.close"
 )
 
 // Error codes sent in error frames.

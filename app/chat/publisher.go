@@ -113,17 +113,13 @@ func (p *Publisher) run() {
 		for _, r := range batch {
 			msgs = append(msgs, r.msg)
 		}
-		dups, err := p.store.SaveMessages(context.Background(), msgs)
-		p.batches.Add(1)
-		if err != nil {
-			p.failed.Add(uint64(len(batch)))
-			p.log.Error("storing messages failed", "count", len(batch), "err", err)
-			for _, r := range batch {
-				r.reply <- publishResult{err: err}
-			}
-			continue
-		}
+		dups, errs := p.save(msgs)
 		for i, r := range batch {
+			if errs[i] != nil {
+				p.failed.Add(1)
+				r.reply <- publishResult{err: errs[i]}
+				continue
+			}
 			if !dups[i] {
 				p.stored.Add(1)
 				frame = appendMessageFrame(frame[:0], r.msg)
@@ -137,6 +133,33 @@ func (p *Publisher) run() {
 		}
 		clear(batch)
 	}
+}
+
+// save stores a batch in one transaction. If that fails and the batch has several messages,
+// each is tried alone, so one bad row (its user deleted meanwhile, say) fails only its sender.
+func (p *Publisher) save(msgs []*models.Message) (dups []bool, errs []error) {
+	errs = make([]error, len(msgs))
+	dups, err := p.store.SaveMessages(context.Background(), msgs)
+	p.batches.Add(1)
+	if err == nil {
+		return dups, errs
+	}
+	p.log.Error("storing messages failed", "count", len(msgs), "err", err)
+	dups = make([]bool, len(msgs))
+	if len(msgs) == 1 {
+		errs[0] = err
+		return dups, errs
+	}
+	for i := range msgs {
+		d, err := p.store.SaveMessages(context.Background(), msgs[i:i+1])
+		p.batches.Add(1)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		dups[i] = d[0]
+	}
+	return dups, errs
 }
 
 // drain answers every request still queued after Close.

@@ -182,6 +182,9 @@ func (c Config) validate() []string {
 			errs = append(errs, name+" must be above zero")
 		}
 	}
+	if c.CatchupLimit > 50000 || c.HistoryPageSize > 1000 {
+		errs = append(errs, "CATCHUP_LIMIT is at most 50000 and HISTORY_PAGE_SIZE at most 1000")
+	}
 	if c.BcryptCost < 4 || c.BcryptCost > 31 {
 		errs = append(errs, "BCRYPT_COST must be between 4 and 31")
 	}

@@ -30,9 +30,11 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
-// Presence tells the lobby how many people are in each room (the channel layer implements it).
-type Presence interface {
+// Layer is what the pages need from the channel layer: presence counts for the lobby, and
+// group sends that close the sockets of a session that logged out.
+type Layer interface {
 	PresenceCounts(ctx context.Context) (map[string]int, error)
+	GroupSend(ctx context.Context, group string, ev *layer.Event) error
 }
 
 // Settings are the page handlers' tunables, taken from config.Config.
@@ -52,7 +54,7 @@ type Settings struct {
 // Handler holds the dependencies of every page handler.
 type Handler struct {
 	store       Store
-	presence    Presence
+	layer       Layer
 	assets      *Assets
 	settings    Settings
 	log         *slog.Logger
@@ -64,16 +66,16 @@ type Handler struct {
 }
 
 // New makes the page handlers.
-func New(store Store, presence Presence, assets *Assets, settings Settings, log *slog.Logger) (*Handler, error) {
+func New(store Store, lay Layer, assets *Assets, settings Settings, log *slog.Logger) (*Handler, error) {
 	dummy, err := hashPassword("not a real password, only for timing", settings.BcryptCost)
 	if err != nil {
 		return nil, err
 	}
 	return &Handler{
-		store: store, presence: presence, assets: assets, settings: settings, log: log, dummyHash: dummy,
+		store: store, layer: lay, assets: assets, settings: settings, log: log, dummyHash: dummy,
 		loginByIP:   ratelimit.New(settings.LoginRateIP/60, settings.LoginBurstIP),
 		loginByUser: ratelimit.New(settings.LoginRateUser/60, settings.LoginBurstUser),
 	}, nil
 }
 
-var _ Presence = layer.Layer(nil)
+var _ Layer = layer.Layer(nil)

@@ -29,7 +29,7 @@ func (h *Handler) lobbyShow(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	online, err := h.presence.PresenceCounts(ctx)
+	online, err := h.layer.PresenceCounts(ctx)
 	if err != nil {
 		h.log.Warn("presence counts unavailable", "err", err)
 	}

@@ -1,0 +1,46 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// MarkRead records that a user has read a room up to lastReadID; it never moves backwards.
+func (s *Store) MarkRead(ctx context.Context, userID, roomID, lastReadID int64) error {
+	err := s.writer.WithContext(ctx).Exec(
+		`INSERT INTO room_reads (user_id, room_id, last_read_id) VALUES (?, ?, ?)
+		 ON CONFLICT (user_id, room_id) DO UPDATE SET last_read_id = excluded.last_read_id
+		 WHERE excluded.last_read_id > room_reads.last_read_id`,
+		userID, roomID, lastReadID).Error
+	if err != nil {
+		return fmt.Errorf("store: mark read: %w", err)
+	}
+	return nil
+}
+
+// UnreadCounts returns, for each of roomIDs the user has unread messages in, how many
+// arrived after the last one they read. Rooms the user never opened have no count: they are
+// not the user's rooms yet.
+func (s *Store) UnreadCounts(ctx context.Context, userID int64, roomIDs []int64) (map[int64]int64, error) {
+	out := map[int64]int64{}
+	if len(roomIDs) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		RoomID int64
+		Unread int64
+	}
+	err := s.reader.WithContext(ctx).Raw(
+		`SELECT m.room_id AS room_id, COUNT(*) AS unread
+		   FROM messages m
+		   JOIN room_reads r ON r.room_id = m.room_id AND r.user_id = ?
+		  WHERE m.room_id IN ? AND m.id > r.last_read_id
+		  GROUP BY m.room_id`, userID, roomIDs).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("store: unread counts: %w", err)
+	}
+	for _, r := range rows {
+		out[r.RoomID] = r.Unread
+	}
+	return out, nil
+}

@@ -1,0 +1,132 @@
+package store
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestSQLitePath(t *testing.T) {
+	cases := []struct{ in, path, query string }{
+		{"", "chat.db", ""},
+		{"data/chat.db", "data/chat.db", ""},
+		{"/var/lib/chat/chat.db", "/var/lib/chat/chat.db", ""},
+		{"sqlite:chat2.db", "chat2.db", ""},
+		{"sqlite://chat2.db", "chat2.db", ""},
+		{"sqlite:///abs/chat.db", "/abs/chat.db", ""},
+		{"file:x.db?_busy_timeout=100", "x.db", "_busy_timeout=100"},
+		{"sqlite::memory:", ":memory:", ""},
+		{"weird?name.db", "weird?name.db", ""},
+	}
+	for _, c := range cases {
+		p, q := sqlitePath(c.in)
+		if p != c.path || q.Encode() != c.query {
+			t.Errorf("sqlitePath(%q) = %q, %q; want %q, %q", c.in, p, q.Encode(), c.path, c.query)
+		}
+	}
+}
+
+// Every accepted spelling opens a SQLite file at the expected place.
+func TestOpenSQLiteForms(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, c := range []struct{ url, file string }{
+		{"", DefaultPath},
+		{"plain.db", "plain.db"},
+		{"sqlite:colon.db", "colon.db"},
+		{"sqlite://slashes.db", "slashes.db"},
+		{"sqlite://" + filepath.Join(dir, "abs.db"), "abs.db"},
+		{"file:file.db", "file.db"},
+		{"odd #name%.db", "odd #name%.db"},
+	} {
+		s, err := Open(c.url)
+		if err != nil {
+			t.Fatalf("Open(%q): %v", c.url, err)
+		}
+		if s.Dialect() != DialectSQLite {
+			t.Errorf("Open(%q).Dialect() = %q", c.url, s.Dialect())
+		}
+		if _, err := s.Migrate(context.Background()); err != nil {
+			t.Fatalf("Open(%q).Migrate: %v", c.url, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, c.file)); err != nil {
+			t.Errorf("Open(%q) did not create %s: %v", c.url, c.file, err)
+		}
+	}
+}
+
+func TestSQLitePragmas(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pragma := func(name string, db string) string {
+		t.Helper()
+		h := s.writer
+		if db == "reader" {
+			h = s.reader
+		}
+		var v string
+		if err := h.Raw("PRAGMA " + name).Row().Scan(&v); err != nil {
+			t.Fatalf("PRAGMA %s: %v", name, err)
+		}
+		return v
+	}
+	for _, c := range []struct{ db, name, want string }{
+		{"writer", "journal_mode", "wal"},
+		{"writer", "busy_timeout", "5000"},
+		{"writer", "foreign_keys", "1"},
+		{"writer", "synchronous", "1"}, // NORMAL
+		{"reader", "journal_mode", "wal"},
+		{"reader", "busy_timeout", "5000"},
+		{"reader", "foreign_keys", "1"},
+		{"reader", "query_only", "1"},
+	} {
+		if got := pragma(c.name, c.db); got != c.want {
+			t.Errorf("%s: PRAGMA %s = %s, want %s", c.db, c.name, got, c.want)
+		}
+	}
+	w, _ := s.writer.DB()
+	r, _ := s.reader.DB()
+	if n := w.Stats().MaxOpenConnections; n != 1 {
+		t.Errorf("writer MaxOpenConnections = %d, want 1", n)
+	}
+	if n := r.Stats().MaxOpenConnections; n < 2 {
+		t.Errorf("reader MaxOpenConnections = %d, want several", n)
+	}
+	if err := s.reader.Exec("CREATE TABLE nope (x)").Error; err == nil {
+		t.Error("the reader pool accepted a write")
+	}
+}
+
+func TestOpenSQLiteMemory(t *testing.T) {
+	s, err := Open(":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, "alice", "h"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.CountUsers(ctx); err != nil || n != 1 {
+		t.Errorf("CountUsers = %d, %v", n, err)
+	}
+}
+
+func TestRebind(t *testing.T) {
+	if got := rebind(DialectPostgres, "a = ? AND b IN (?, ?)"); got != "a = $1 AND b IN ($2, $3)" {
+		t.Errorf("rebind = %q", got)
+	}
+	if got := rebind(DialectSQLite, "a = ?"); got != "a = ?" {
+		t.Errorf("rebind sqlite = %q", got)
+	}
+}
