@@ -48,6 +48,7 @@ type Conn struct {
 	closing     bool
 	closeCode   int
 	closeReason string
+	pong        []byte // ping payload to answer, set by the reader
 	wake        chan struct{}
 
 	started    chan struct{}
@@ -130,16 +131,25 @@ func (c *Conn) poke() {
 	}
 }
 
-// takeQueue hands the writer everything queued, and whether a close was asked for.
-func (c *Conn) takeQueue(buf [][]byte) (frames [][]byte, closing bool, code int, reason string) {
+// round is what the writer must do besides data frames.
+type round struct {
+	pong    []byte // answer a ping with this payload
+	closing bool
+	code    int
+	reason  string
+}
+
+// takeQueue hands the writer everything queued, a pending pong, and whether to close.
+func (c *Conn) takeQueue(buf [][]byte) ([][]byte, round) {
 	c.mu.Lock()
-	frames = append(buf[:0], c.queue...)
+	frames := append(buf[:0], c.queue...)
 	clear(c.queue)
 	c.queue = c.queue[:0]
 	c.queued = 0
-	closing, code, reason = c.closing, c.closeCode, c.closeReason
+	r := round{pong: c.pong, closing: c.closing, code: c.closeCode, reason: c.closeReason}
+	c.pong = nil
 	c.mu.Unlock()
-	return
+	return frames, r
 }
 
 // dispatch runs the handler registered for ev's type, on the writer goroutine.
@@ -161,22 +171,30 @@ func (c *Conn) dispatch(ev *layer.Event) {
 	}
 }
 
-// writeLoop is the only goroutine that writes data frames. It selects on the layer mailbox
-// directly, so receiving events costs no extra goroutine per connection.
+// maxKeptWriteBuffer is the largest write buffer a connection keeps between bursts; a bigger
+// one is dropped so that a quiet connection holds no more memory than it needs.
+const maxKeptWriteBuffer = 64 << 10
+
+// writeLoop is the only goroutine that writes to the socket: data frames, pings, pongs and
+// close frames alike, all encoded into one buffer and written with one call per round. It
+// selects on the layer mailbox directly, so receiving events costs no extra goroutine.
 func (c *Conn) writeLoop() {
 	defer close(c.writerDone)
 	opts := c.server.opts
 	ping := time.NewTicker(opts.PingInterval)
 	defer ping.Stop()
+	netConn := c.ws.NetConn()
 	var frames [][]byte
+	var buf []byte
 	for {
+		sendPing := false
 		select {
 		case <-c.wake:
 		case ev := <-c.mailbox.C:
 			c.dispatch(ev)
 			// Take what else is already waiting so it goes out in this round.
 		drain:
-			for i := 0; i < 64; i++ {
+			for i := 0; i < 256; i++ {
 				select {
 				case ev := <-c.mailbox.C:
 					c.dispatch(ev)
@@ -185,11 +203,7 @@ func (c *Conn) writeLoop() {
 				}
 			}
 		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(opts.WriteTimeout)); err != nil {
-				c.abort()
-				return
-			}
-			continue
+			sendPing = true
 		case <-c.readerDone:
 			return
 		}
@@ -197,23 +211,33 @@ func (c *Conn) writeLoop() {
 			c.server.slowCloses.Add(1)
 			c.Close(CloseTryAgainLater, "too slow: reconnect to catch up")
 		}
-		var closing bool
-		var code int
-		var reason string
-		frames, closing, code, reason = c.takeQueue(frames)
-		if len(frames) > 0 {
-			_ = c.ws.SetWriteDeadline(time.Now().Add(opts.WriteTimeout))
-			for _, f := range frames {
-				if err := c.ws.WriteMessage(websocket.TextMessage, f); err != nil {
-					c.abort()
-					return
-				}
-			}
-			clear(frames)
+		var r round
+		frames, r = c.takeQueue(frames)
+		buf = buf[:0]
+		if r.pong != nil {
+			buf = appendFrame(buf, opPong, r.pong)
 		}
-		if closing {
-			msg := websocket.FormatCloseMessage(code, reason)
-			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(opts.WriteTimeout))
+		if sendPing {
+			buf = appendFrame(buf, opPing, nil)
+		}
+		for _, f := range frames {
+			buf = appendFrame(buf, opText, f)
+		}
+		clear(frames)
+		if r.closing {
+			buf = appendFrame(buf, opClose, closePayload(r.code, r.reason))
+		}
+		if len(buf) > 0 {
+			_ = netConn.SetWriteDeadline(time.Now().Add(opts.WriteTimeout))
+			if _, err := netConn.Write(buf); err != nil {
+				c.abort()
+				return
+			}
+		}
+		if cap(buf) > maxKeptWriteBuffer {
+			buf = nil
+		}
+		if r.closing {
 			// The reader now waits a moment for the peer's close frame, then ends.
 			_ = c.ws.SetReadDeadline(time.Now().Add(closeGrace))
 			return
@@ -240,6 +264,19 @@ func (c *Conn) readLoop() int {
 	_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
 	c.ws.SetPongHandler(func(string) error {
 		return c.ws.SetReadDeadline(time.Now().Add(pongWait))
+	})
+	// The library would answer pings and close frames from this goroutine; only the writer
+	// may write, so hand both to it.
+	c.ws.SetPingHandler(func(data string) error {
+		c.mu.Lock()
+		c.pong = append([]byte{}, data...)
+		c.mu.Unlock()
+		c.poke()
+		return nil
+	})
+	c.ws.SetCloseHandler(func(code int, text string) error {
+		c.Close(code, "")
+		return nil
 	})
 	for {
 		kind, data, err := c.ws.ReadMessage()

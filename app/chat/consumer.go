@@ -52,7 +52,7 @@ type App struct {
 	MessageLimiter *ratelimit.Limiter
 	Log            *slog.Logger
 
-	presence presenceLocks
+	presence presenceBoard
 }
 
 // NewConsumer is the channels.Factory for /ws/chat/:room/.
@@ -131,9 +131,7 @@ func (c *Consumer) Connect(conn *channels.Conn) error {
 		c.app.Log.Warn("presence add failed", "room", room, "err", err)
 	} else {
 		c.present = true
-		if err := c.app.announcePresence(ctx, room, c.group); err != nil {
-			c.app.Log.Warn("presence announce failed", "room", room, "err", err)
-		}
+		c.app.announcePresence(room, c.group)
 	}
 	return nil
 }
@@ -276,15 +274,20 @@ func (c *Consumer) receiveMessage(conn *channels.Conn, in *inbound) error {
 	}
 	msg := &models.Message{RoomID: c.roomID, UserID: c.user.ID, Body: body, ClientID: in.ClientID,
 		Username: c.user.Username, RoomName: c.room}
-	dup, err := c.app.Publisher.Publish(ctx, msg, c.group)
-	if err != nil {
-		if !errors.Is(err, context.Canceled) {
+	clientID := in.ClientID
+	err := c.app.Publisher.Submit(ctx, msg, c.group, func(dup bool, err error) {
+		// Runs on the publisher goroutine after the commit: only queue frames here.
+		if err != nil {
 			c.app.Log.Error("storing a message failed", "room", c.room, "user", c.user.Username, "err", err)
+			_ = c.fail(conn, newError(CodeStoreFailed, "the message could not be saved; try again", clientID))
+			return
 		}
-		return c.fail(conn, newError(CodeStoreFailed, "the message could not be saved; try again", in.ClientID))
-	}
-	if in.ClientID != "" {
-		return c.send(conn, map[string]any{"type": TypeAck, "client_id": in.ClientID, "id": msg.ID, "duplicate": dup})
+		if clientID != "" {
+			_ = c.send(conn, ackFrame{Type: TypeAck, ClientID: clientID, ID: msg.ID, Duplicate: dup})
+		}
+	})
+	if err != nil {
+		return c.fail(conn, newError(CodeStoreFailed, "the message could not be saved; try again", clientID))
 	}
 	return nil
 }
@@ -427,9 +430,7 @@ func (c *Consumer) Disconnect(conn *channels.Conn, code int) {
 		c.app.Log.Warn("presence remove failed", "room", c.room, "err", err)
 		return
 	}
-	if err := c.app.announcePresence(ctx, c.room, c.group); err != nil {
-		c.app.Log.Warn("presence announce failed", "room", c.room, "err", err)
-	}
+	c.app.announcePresence(c.room, c.group)
 }
 
 func truncate(s string, n int) string {

@@ -4,39 +4,82 @@ import (
 	"context"
 	"hash/fnv"
 	"sync"
+	"time"
 
 	"chat/app/layer"
 )
 
-// presenceFrame is what members get when someone joins or leaves: the whole list, so a page
-// that missed one update is right again at the next.
+// presenceDelay gathers the joins and leaves of a room that come close together into one
+// announcement: without it, N people arriving at once would cost N announcements to up to N
+// members each.
+const presenceDelay = 100 * time.Millisecond
+
+// maxPresenceNames caps the names in one presence frame; "count" still says how many.
+const maxPresenceNames = 200
+
+// presenceFrame is what members get when someone joins or leaves: the whole list (up to
+// maxPresenceNames), so a page that missed one update is right again at the next.
 type presenceFrame struct {
 	Type  string   `json:"type"`
 	Room  string   `json:"room"`
 	Users []string `json:"users"`
+	Count int      `json:"count"`
 }
 
-// presenceLocks serialise reading the member list and broadcasting it per room, so two
-// updates on this node cannot reach members in the opposite order of their lists.
-type presenceLocks [64]sync.Mutex
+// presenceBoard schedules one announcement per room at a time.
+type presenceBoard struct {
+	mu      sync.Mutex
+	pending map[string]string // group -> room name, announcements scheduled
+	// locks serialise computing and sending a room's list, so two announcements cannot
+	// reach members in the opposite order of their lists.
+	locks [64]sync.Mutex
+}
 
-func (p *presenceLocks) lock(group string) *sync.Mutex {
+func (p *presenceBoard) lock(group string) *sync.Mutex {
 	h := fnv.New32a()
 	h.Write([]byte(group))
-	return &p[h.Sum32()%uint32(len(p))]
+	return &p.locks[h.Sum32()%uint32(len(p.locks))]
 }
 
-// announcePresence sends the room's current member list to everyone in it.
-func (a *App) announcePresence(ctx context.Context, room, group string) error {
+// announcePresence schedules sending the room's member list to everyone in it.
+func (a *App) announcePresence(room, group string) {
+	a.presence.mu.Lock()
+	if a.presence.pending == nil {
+		a.presence.pending = map[string]string{}
+	}
+	_, scheduled := a.presence.pending[group]
+	a.presence.pending[group] = room
+	a.presence.mu.Unlock()
+	if !scheduled {
+		time.AfterFunc(presenceDelay, func() { a.flushPresence(group) })
+	}
+}
+
+func (a *App) flushPresence(group string) {
 	mu := a.presence.lock(group)
 	mu.Lock()
 	defer mu.Unlock()
+	a.presence.mu.Lock()
+	room := a.presence.pending[group]
+	delete(a.presence.pending, group)
+	a.presence.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	users, err := a.Layer.PresenceMembers(ctx, group)
 	if err != nil {
-		return err
+		a.Log.Warn("presence members unavailable", "room", room, "err", err)
+		return
 	}
-	if users == nil {
-		users = []string{}
+	frame := presenceFrame{Type: TypePresence, Room: room, Users: users, Count: len(users)}
+	if frame.Users == nil {
+		frame.Users = []string{}
 	}
-	return a.Layer.GroupSend(ctx, group, &layer.Event{Type: TypePresence, Data: mustJSON(presenceFrame{Type: TypePresence, Room: room, Users: users})})
+	if len(frame.Users) > maxPresenceNames {
+		frame.Users = frame.Users[:maxPresenceNames]
+	}
+	ev := &layer.Event{Type: TypePresence, Data: mustJSON(frame)}
+	if err := a.Layer.GroupSend(ctx, group, ev); err != nil && err != layer.ErrClosed {
+		a.Log.Warn("presence announce failed", "room", room, "err", err)
+	}
 }

@@ -66,6 +66,14 @@ type errorFrame struct {
 	RetryAfterMS int64  `json:"retry_after_ms,omitempty"`
 }
 
+// ackFrame confirms a stored message to its sender.
+type ackFrame struct {
+	Type      string `json:"type"`
+	ClientID  string `json:"client_id"`
+	ID        int64  `json:"id"`
+	Duplicate bool   `json:"duplicate"`
+}
+
 func newError(code, detail, clientID string) errorFrame {
 	return errorFrame{Type: TypeError, Code: code, Detail: detail, ClientID: clientID}
 }

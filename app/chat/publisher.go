@@ -41,7 +41,7 @@ type Publisher struct {
 type publishRequest struct {
 	msg   *models.Message
 	group string
-	reply chan publishResult
+	done  func(duplicate bool, err error)
 }
 
 // publishResult tells the sender what became of its message.
@@ -61,25 +61,31 @@ func NewPublisher(store MessageSaver, l layer.Layer, maxBatch int, log *slog.Log
 	return p
 }
 
-var replyPool = sync.Pool{New: func() any { return make(chan publishResult, 1) }}
-
-// Publish stores msg (filling its ID and CreatedAt) and, once committed, sends it to group.
-// duplicate is true when msg.ClientID was already stored for this user: msg is then filled
-// from the stored row and nothing is broadcast again.
-func (p *Publisher) Publish(ctx context.Context, msg *models.Message, group string) (duplicate bool, err error) {
-	reply := replyPool.Get().(chan publishResult)
+// Submit queues msg to be stored and, once committed, sent to group; done runs on the
+// publisher goroutine afterwards (it must not block). duplicate is true when msg.ClientID was
+// already stored for this user: msg is then filled from the stored row and nothing is
+// broadcast again. Submit waits only while the queue is full, which pushes back on a flood
+// through the sender's socket; it does not wait for the commit, so one connection can have
+// many messages in one transaction.
+func (p *Publisher) Submit(ctx context.Context, msg *models.Message, group string, done func(duplicate bool, err error)) error {
 	select {
-	case p.reqs <- &publishRequest{msg: msg, group: group, reply: reply}:
+	case p.reqs <- &publishRequest{msg: msg, group: group, done: done}:
+		return nil
 	case <-p.done:
-		return false, ErrPublisherClosed
+		return ErrPublisherClosed
 	case <-ctx.Done():
-		return false, ctx.Err()
+		return ctx.Err()
 	}
-	// Once queued, the request is answered even if ctx ends, so wait for it: the caller must
-	// learn whether its message was stored.
+}
+
+// Publish is Submit that waits for the outcome.
+func (p *Publisher) Publish(ctx context.Context, msg *models.Message, group string) (duplicate bool, err error) {
+	reply := make(chan publishResult, 1)
+	if err := p.Submit(ctx, msg, group, func(dup bool, err error) { reply <- publishResult{dup, err} }); err != nil {
+		return false, err
+	}
 	select {
 	case res := <-reply:
-		replyPool.Put(reply)
 		return res.duplicate, res.err
 	case <-p.stopped:
 		return false, ErrPublisherClosed
@@ -117,7 +123,7 @@ func (p *Publisher) run() {
 		for i, r := range batch {
 			if errs[i] != nil {
 				p.failed.Add(1)
-				r.reply <- publishResult{err: errs[i]}
+				r.done(false, errs[i])
 				continue
 			}
 			if !dups[i] {
@@ -129,7 +135,7 @@ func (p *Publisher) run() {
 					p.log.Error("broadcast failed", "group", r.group, "id", r.msg.ID, "err", err)
 				}
 			}
-			r.reply <- publishResult{duplicate: dups[i]}
+			r.done(dups[i], nil)
 		}
 		clear(batch)
 	}
@@ -167,7 +173,7 @@ func (p *Publisher) drain() {
 	for {
 		select {
 		case r := <-p.reqs:
-			r.reply <- publishResult{err: ErrPublisherClosed}
+			r.done(false, ErrPublisherClosed)
 		default:
 			return
 		}

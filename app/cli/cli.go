@@ -10,6 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // served only when PPROF_ADDR is set
 	"os"
 	"os/signal"
 	"strings"
@@ -32,6 +34,7 @@ Usage:
   chat [serve] [flags]   run the server (the default)
   chat migrate [flags]   bring the database schema up to date
   chat check [flags]     prove the database and the channel layer work end to end
+  chat loadtest [flags]  drive a running server with many authenticated websockets and report
 
 Every flag can also be set by its environment variable; run "chat serve -h" for the list.
 `
@@ -48,6 +51,9 @@ func Run(args []string, assets server.Assets, stdout, stderr io.Writer) int {
 		"check":   check,
 	}
 	run, ok := commands[cmd]
+	if cmd == "loadtest" {
+		return runLoadtest(args, stdout, stderr)
+	}
 	if cmd == "help" || cmd == "-h" || cmd == "--help" {
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -96,6 +102,15 @@ func serve(cfg config.Config, assets server.Assets, stdout io.Writer, log *slog.
 	fmt.Fprintf(stdout, "chat is listening on %s (database %s)\n", displayURL(ln.Addr()), store.Describe(cfg.DatabaseURL))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	if cfg.PprofAddr != "" {
+		go func() {
+			// The default mux carries the /debug/pprof handlers registered by net/http/pprof.
+			log.Info("profiler listening", "addr", cfg.PprofAddr)
+			if err := http.ListenAndServe(cfg.PprofAddr, nil); err != nil {
+				log.Error("profiler stopped", "err", err)
+			}
+		}()
+	}
 
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
