@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -64,6 +65,8 @@ type Report struct {
 	ClientCPU         time.Duration
 	ServerCPUPerDeliv time.Duration
 	ClientCPUPerDeliv time.Duration
+	Dropped           uint64      // connections that ended during the run
+	CloseCodes        map[int]int // their close codes (1013: too slow to read)
 }
 
 type conn struct {
@@ -86,6 +89,11 @@ type run struct {
 	sent    []atomic.Uint64
 	errors  atomic.Uint64
 	members []int
+
+	finished   atomic.Bool   // set before closing, so readers' ends are not counted as drops
+	dropped    atomic.Uint64 // connections that ended during the run
+	closeMu    sync.Mutex
+	closeCodes map[int]int // close codes of dropped connections
 }
 
 // Run executes a load test and writes a human-readable report to out.
@@ -126,6 +134,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (*Report, error) {
 	rep.Connections, rep.ConnectFailures = len(r.conns), failures
 	rep.ConnectP50, rep.ConnectP99 = connectHist.quantile(0.5), connectHist.quantile(0.99)
 	defer func() {
+		r.finished.Store(true)
 		for _, c := range r.conns {
 			c.ws.Close()
 		}
@@ -262,11 +271,20 @@ var (
 // read counts this connection's deliveries. It only scans the frame for the fields it needs,
 // so the load generator stays cheaper than the server it measures.
 func (r *run) read(c *conn) {
+	buf := make([]byte, 0, 512)
 	for {
-		_, data, err := c.ws.ReadMessage()
+		data, err := readFrame(c.ws, buf)
 		if err != nil {
+			if !r.finished.Load() {
+				r.dropped.Add(1)
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					r.noteClose(ce.Code)
+				}
+			}
 			return
 		}
+		buf = data[:0]
 		now := time.Now().UnixNano()
 		if bytes.HasPrefix(data, errorPrefix) {
 			if c.sender >= 0 {
@@ -298,6 +316,37 @@ func (r *run) read(c *conn) {
 		}
 		c.mu.Unlock()
 	}
+}
+
+// readFrame reads the next message into buf (grown as needed), without allocating per frame.
+func readFrame(ws *websocket.Conn, buf []byte) ([]byte, error) {
+	_, rd, err := ws.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (r *run) noteClose(code int) {
+	r.closeMu.Lock()
+	defer r.closeMu.Unlock()
+	if r.closeCodes == nil {
+		r.closeCodes = map[int]int{}
+	}
+	r.closeCodes[code]++
 }
 
 // parseInt reads a decimal number and skips the space after it.
@@ -383,6 +432,10 @@ func (r *run) collect(rep *Report) {
 		rep.Expected += n * uint64(r.members[room])
 	}
 	rep.SendErrors = r.errors.Load()
+	rep.Dropped = r.dropped.Load()
+	r.closeMu.Lock()
+	rep.CloseCodes = maps.Clone(r.closeCodes)
+	r.closeMu.Unlock()
 	rep.Lost = int64(rep.Expected) - int64(rep.Received)
 	rep.DeliveriesPerSec = float64(rep.Received) / rep.Window.Seconds()
 	rep.P50, rep.P90, rep.P99, rep.Max = hist.quantile(0.5), hist.quantile(0.9), hist.quantile(0.99), hist.max

@@ -13,6 +13,9 @@ func printReport(w io.Writer, o Options, r *Report) {
 	}
 	fmt.Fprintf(w, "\n== %s\n", mode)
 	fmt.Fprintf(w, "connections      %d opened, %d failed; connect p50 %s p99 %s\n", r.Connections, r.ConnectFailures, round(r.ConnectP50), round(r.ConnectP99))
+	if r.Dropped > 0 {
+		fmt.Fprintf(w, "DROPPED          %d connections ended during the run, close codes %v\n", r.Dropped, r.CloseCodes)
+	}
 	fmt.Fprintf(w, "messages         %d sent in %s (%d error frames)\n", r.Sent, r.Window.Round(time.Millisecond), r.SendErrors)
 	fmt.Fprintf(w, "deliveries       %d received of %d expected: lost %d, duplicates %d\n", r.Received, r.Expected, r.Lost, r.Duplicates)
 	fmt.Fprintf(w, "throughput       %.0f deliveries/s\n", r.DeliveriesPerSec)
@@ -27,7 +30,7 @@ func printReport(w io.Writer, o Options, r *Report) {
 	}
 	fmt.Fprintf(w, "load-test CPU    %s, %s per delivery\n", r.ClientCPU.Round(time.Millisecond), r.ClientCPUPerDeliv)
 	verdict := "SUSTAINED (no loss, no duplicates, p99 < 100ms)"
-	if r.Lost != 0 || r.Duplicates != 0 || r.P99 >= 100*time.Millisecond || r.SendErrors > 0 {
+	if r.Sent == 0 || r.Dropped > 0 || r.Lost != 0 || r.Duplicates != 0 || r.P99 >= 100*time.Millisecond || r.SendErrors > 0 {
 		verdict = "NOT sustained"
 	}
 	fmt.Fprintf(w, "verdict          %s\n", verdict)

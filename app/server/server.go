@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -118,6 +119,20 @@ func (s *Server) build(assets Assets) error {
 		IdleTimeout:           2 * time.Minute,
 	})
 	pages.Routes(s.App, s.Sockets.Route(chatApp.NewConsumer))
+	return warmUp(s.App)
+}
+
+// warmUp renders one page before the server takes requests: Fiber builds a list it needs for
+// rendering lazily on the first Render, unguarded, so concurrent first requests would race.
+func warmUp(app *fiber.App) error {
+	resp, err := app.Test(httptest.NewRequest(http.MethodGet, "/login", nil), -1)
+	if err != nil {
+		return fmt.Errorf("warming up the templates: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("warming up the templates: /login answered %d", resp.StatusCode)
+	}
 	return nil
 }
 

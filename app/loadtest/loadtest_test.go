@@ -1,0 +1,58 @@
+package loadtest_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"chat/app/apptest"
+	"chat/app/loadtest"
+)
+
+// The load generator against a real server, small enough for CI: every message sent in the
+// window is delivered to every member of its room exactly once, and the report says so.
+func TestLoadtestCountsEveryDelivery(t *testing.T) {
+	cfg := apptest.Config(t)
+	cfg.MessageRate, cfg.MessageBurst = 0, 0
+	env := apptest.Start(t, cfg)
+	out := io.Discard
+	if testing.Verbose() {
+		out = os.Stdout
+	}
+	rep, err := loadtest.Run(context.Background(), loadtest.Options{
+		URL: env.BaseURL, Rooms: 3, Members: 4, Senders: 2, Rate: 60,
+		Duration: 1500 * time.Millisecond, Warmup: 300 * time.Millisecond, Sources: 4,
+		ServerPID: os.Getpid(),
+	}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Connections != 12 || rep.ConnectFailures != 0 {
+		t.Fatalf("connections %d, failures %d; want 12 and 0", rep.Connections, rep.ConnectFailures)
+	}
+	if rep.Sent == 0 || rep.Expected != rep.Sent*4 {
+		t.Fatalf("sent %d, expected deliveries %d; want sent > 0 and 4 per message", rep.Sent, rep.Expected)
+	}
+	if rep.Lost != 0 || rep.Duplicates != 0 || rep.Dropped != 0 || rep.Received != rep.Expected {
+		t.Fatalf("received %d of %d, lost %d, duplicates %d, dropped %d", rep.Received, rep.Expected, rep.Lost, rep.Duplicates, rep.Dropped)
+	}
+	if rep.P50 <= 0 || rep.Max < rep.P99 || rep.ServerCPU <= 0 {
+		t.Fatalf("implausible figures: p50 %s p99 %s max %s server CPU %s", rep.P50, rep.P99, rep.Max, rep.ServerCPU)
+	}
+}
+
+// Idle mode holds the connections and measures one broadcast to the whole room.
+func TestLoadtestIdleBroadcast(t *testing.T) {
+	env := apptest.Start(t, apptest.Config(t))
+	rep, err := loadtest.Run(context.Background(), loadtest.Options{
+		URL: env.BaseURL, Rooms: 1, Members: 20, Idle: true, Duration: 200 * time.Millisecond, Users: 5,
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Sent != 1 || rep.Received != 20 || rep.Lost != 0 {
+		t.Fatalf("sent %d received %d lost %d; want one broadcast reaching all 20", rep.Sent, rep.Received, rep.Lost)
+	}
+}
