@@ -36,6 +36,8 @@ type Limits struct {
 	CatchupLimit    int
 	HistoryPageSize int
 	EditWindow      time.Duration // how long after sending an author may edit
+	MaxConnsPerUser int           // open sockets one account may hold (0: no limit)
+	MaxConnsPerIP   int           // open sockets one client address may hold (0: no limit)
 }
 
 // typingEvery is the least time between two typing frames a connection broadcasts; the page
@@ -53,6 +55,7 @@ type App struct {
 	Log            *slog.Logger
 
 	presence presenceBoard
+	conns    connCounter
 }
 
 // NewConsumer is the channels.Factory for /ws/chat/:room/.
@@ -71,6 +74,8 @@ type Consumer struct {
 	lastSent   int64     // highest message id written to this client (writer goroutine after Connect)
 	lastTyping time.Time // reader goroutine
 	present    bool
+	counted    bool   // counted in App.conns, released at Disconnect
+	ip         string // client address, for the per-address limit
 }
 
 // Connect checks the user and the room, joins the room's group, replays what the client
@@ -92,7 +97,19 @@ func (c *Consumer) Connect(conn *channels.Conn) error {
 			return channels.Deny(http.StatusBadRequest, "since must be a message id")
 		}
 	}
-	c.user, c.room, c.group = user, room, GroupName(room)
+	c.user, c.room, c.group, c.ip = user, room, GroupName(room), clientIP(scope.Client)
+	if msg := c.app.conns.acquire(user.ID, c.ip, c.app.Limits.MaxConnsPerUser, c.app.Limits.MaxConnsPerIP); msg != "" {
+		return channels.Deny(http.StatusTooManyRequests, msg)
+	}
+	c.counted = true
+	// Disconnect runs only for connections that were accepted; give the count back otherwise.
+	accepted := false
+	defer func() {
+		if !accepted {
+			c.app.conns.release(user.ID, c.ip)
+			c.counted = false
+		}
+	}()
 	conn.Handle(TypeMessage, c.chatMessage)
 	for _, t := range []string{TypeEdit, TypeDelete, TypePresence, TypeTyping} {
 		conn.Handle(t, forward)
@@ -127,6 +144,7 @@ func (c *Consumer) Connect(conn *channels.Conn) error {
 			return err
 		}
 	}
+	accepted = true
 	if err := c.app.Layer.PresenceAdd(ctx, c.group, conn.ChannelName(), user.Username); err != nil {
 		c.app.Log.Warn("presence add failed", "room", room, "err", err)
 	} else {
@@ -421,6 +439,10 @@ func (c *Consumer) send(conn *channels.Conn, v any) error {
 
 // Disconnect takes the member out of the room's presence and tells the others.
 func (c *Consumer) Disconnect(conn *channels.Conn, code int) {
+	if c.counted {
+		c.app.conns.release(c.user.ID, c.ip)
+		c.counted = false
+	}
 	if !c.present {
 		return
 	}

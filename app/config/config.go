@@ -39,6 +39,8 @@ type Config struct {
 	LoginBurstIP     int           // LOGIN_BURST_PER_IP: failed logins from one address before throttling
 	LoginRateUser    float64       // LOGIN_RATE_PER_USER: failed logins per minute for one username, sustained
 	LoginBurstUser   int           // LOGIN_BURST_PER_USER: failed logins for one username before throttling
+	MaxConnsPerUser  int           // MAX_CONNS_PER_USER: open websockets one account may hold (0: no limit)
+	MaxConnsPerIP    int           // MAX_CONNS_PER_IP: open websockets one client address may hold (0: no limit)
 	PingInterval     time.Duration // PING_INTERVAL: keepalive ping period; a peer silent for 2.5x this is dropped
 	WriteTimeout     time.Duration // WRITE_TIMEOUT: longest a single websocket write may block
 }
@@ -66,6 +68,8 @@ func Defaults() Config {
 		LoginBurstIP:     30,
 		LoginRateUser:    2,
 		LoginBurstUser:   10,
+		MaxConnsPerUser:  20,
+		MaxConnsPerIP:    200,
 		PingInterval:     20 * time.Second,
 		WriteTimeout:     10 * time.Second,
 	}
@@ -153,6 +157,8 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 	num(&cfg.LoginBurstIP, "LOGIN_BURST_PER_IP", "failed logins from one address before throttling")
 	float(&cfg.LoginRateUser, "LOGIN_RATE_PER_USER", "failed logins per minute allowed for one username")
 	num(&cfg.LoginBurstUser, "LOGIN_BURST_PER_USER", "failed logins for one username before throttling")
+	num(&cfg.MaxConnsPerUser, "MAX_CONNS_PER_USER", "open websockets one account may hold (0: no limit)")
+	num(&cfg.MaxConnsPerIP, "MAX_CONNS_PER_IP", "open websockets one client address may hold (0: no limit)")
 	dur(&cfg.PingInterval, "PING_INTERVAL", "websocket keepalive ping period")
 	dur(&cfg.WriteTimeout, "WRITE_TIMEOUT", "longest single websocket write")
 

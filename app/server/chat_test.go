@@ -48,3 +48,38 @@ func TestOtherRoomSeesNothing(t *testing.T) {
 	a.Expect("chat.message")
 	c.ExpectNone("chat.message", 300*time.Millisecond)
 }
+
+// Connections per account and per address are limited, with a clear refusal (HTTP 429 before
+// the upgrade), and a closed connection gives its place back.
+func TestConnectionLimits(t *testing.T) {
+	cfg := apptest.Config(t)
+	cfg.MaxConnsPerUser, cfg.MaxConnsPerIP = 2, 3
+	env := apptest.Start(t, cfg)
+	alice, bob := env.NewUser("alice"), env.NewUser("bob")
+	a1, a2 := alice.MustDial("r", ""), alice.MustDial("r", "")
+	_, resp, err := alice.DialRoom("r", "")
+	if err == nil || resp == nil || resp.StatusCode != 429 {
+		t.Fatalf("third socket for one account: err %v, response %v; want 429", err, resp)
+	}
+	bob.MustDial("r", "") // third from this address: still fits
+	_, resp, err = bob.DialRoom("r", "")
+	if err == nil || resp == nil || resp.StatusCode != 429 {
+		t.Fatalf("fourth socket from one address: err %v, response %v; want 429", err, resp)
+	}
+	a1.Conn.Close()
+	a2.Send(map[string]any{"message": "still here"})
+	a2.Expect("chat.message")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s, _, err := alice.DialRoom("r", "")
+		if err == nil {
+			s.Send(map[string]any{"message": "a place came back"})
+			s.Expect("chat.message")
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a closed socket never gave its place back: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
