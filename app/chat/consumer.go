@@ -223,30 +223,23 @@ func forward(conn *channels.Conn, ev *layer.Event) error {
 
 // Receive handles one frame from the client.
 func (c *Consumer) Receive(conn *channels.Conn, text []byte) error {
-	var in inbound
-	if err := json.Unmarshal(text, &in); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
-			if typeErr.Field == "" {
-				return c.fail(conn, newError(CodeInvalidFrame, "a frame is a JSON object", ""))
-			}
-			return c.fail(conn, newError(CodeInvalidFrame, fmt.Sprintf("field %q has the wrong type", typeErr.Field), ""))
-		}
-		return c.fail(conn, newError(CodeInvalidJSON, "the frame is not valid JSON", ""))
+	in, bad := decodeFrame(text)
+	if bad != nil {
+		return c.fail(conn, *bad)
 	}
 	switch in.Type {
 	case "", TypeMessage:
-		return c.receiveMessage(conn, &in)
+		return c.receiveMessage(conn, in)
 	case TypeHistory:
-		return c.receiveHistory(conn, &in)
+		return c.receiveHistory(conn, in)
 	case TypeTyping:
 		return c.receiveTyping(conn)
 	case TypeEdit:
-		return c.receiveEdit(conn, &in)
+		return c.receiveEdit(conn, in)
 	case TypeDelete:
-		return c.receiveDelete(conn, &in)
+		return c.receiveDelete(conn, in)
 	case TypeRead:
-		return c.receiveRead(conn, &in)
+		return c.receiveRead(conn, in)
 	default:
 		return c.fail(conn, newError(CodeUnknownType, fmt.Sprintf("unknown frame type %q", truncate(in.Type, 40)), in.ClientID))
 	}

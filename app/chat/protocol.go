@@ -2,6 +2,8 @@ package chat
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -55,6 +57,26 @@ type inbound struct {
 	ClientID string  `json:"client_id"`
 	ID       int64   `json:"id"`     // chat.edit, chat.delete, read
 	Before   int64   `json:"before"` // history
+}
+
+// decodeFrame parses a client frame, or says what is wrong with it. It is the only parser of
+// client frames, and it is fuzzed.
+func decodeFrame(text []byte) (*inbound, *errorFrame) {
+	in := &inbound{}
+	if err := json.Unmarshal(text, in); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			if typeErr.Field == "" {
+				e := newError(CodeInvalidFrame, "a frame is a JSON object", "")
+				return nil, &e
+			}
+			e := newError(CodeInvalidFrame, fmt.Sprintf("field %q has the wrong type", truncate(typeErr.Field, 40)), "")
+			return nil, &e
+		}
+		e := newError(CodeInvalidJSON, "the frame is not valid JSON", "")
+		return nil, &e
+	}
+	return in, nil
 }
 
 // errorFrame is the server's answer to bad input; the connection stays open.
