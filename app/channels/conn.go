@@ -34,6 +34,7 @@ type Conn struct {
 	groups   []string
 	consumer Consumer
 	ws       *websocket.Conn
+	socket   atomic.Pointer[websocket.Conn] // ws, for goroutines other than reader and writer
 
 	// ConnectedAt is when the handshake arrived.
 	ConnectedAt time.Time
@@ -207,10 +208,6 @@ func (c *Conn) writeLoop() {
 		case <-c.readerDone:
 			return
 		}
-		if c.mailbox.Overflowed() {
-			c.server.slowCloses.Add(1)
-			c.Close(CloseTryAgainLater, "too slow: reconnect to catch up")
-		}
 		var r round
 		frames, r = c.takeQueue(frames)
 		buf = buf[:0]
@@ -228,7 +225,11 @@ func (c *Conn) writeLoop() {
 			buf = appendFrame(buf, opClose, closePayload(r.code, r.reason))
 		}
 		if len(buf) > 0 {
-			_ = netConn.SetWriteDeadline(time.Now().Add(opts.WriteTimeout))
+			deadline := opts.WriteTimeout
+			if r.closing {
+				deadline = min(deadline, closeGrace)
+			}
+			_ = netConn.SetWriteDeadline(time.Now().Add(deadline))
 			if _, err := netConn.Write(buf); err != nil {
 				c.abort()
 				return
@@ -242,6 +243,18 @@ func (c *Conn) writeLoop() {
 			_ = c.ws.SetReadDeadline(time.Now().Add(closeGrace))
 			return
 		}
+	}
+}
+
+// tooSlow runs (on a sender's goroutine) when the connection's mailbox first drops an event:
+// the client cannot keep up. It is closed with 1013 so it reconnects and catches up; a writer
+// blocked on a full socket gets a short deadline, so a client that stopped reading entirely is
+// found now rather than after WRITE_TIMEOUT.
+func (c *Conn) tooSlow() {
+	c.server.slowCloses.Add(1)
+	c.Close(CloseTryAgainLater, "too slow: reconnect to catch up")
+	if ws := c.socket.Load(); ws != nil {
+		_ = ws.NetConn().SetWriteDeadline(time.Now().Add(closeGrace))
 	}
 }
 

@@ -19,15 +19,13 @@ func OriginAllowed(origin, requestHost string, allowed []string) bool {
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return false
 	}
-	host := strings.ToLower(u.Host)
+	name, port := strings.ToLower(u.Hostname()), u.Port()
 	if len(allowed) == 0 {
-		return host == strings.ToLower(requestHost)
-	}
-	name := host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		name = h
+		reqName, reqPort := splitHost(strings.ToLower(requestHost))
+		return name == reqName && port == reqPort
 	}
 	for _, p := range allowed {
+		p = strings.ToLower(p)
 		switch {
 		case p == "*":
 			return true
@@ -35,15 +33,21 @@ func OriginAllowed(origin, requestHost string, allowed []string) bool {
 			if name == p[1:] || strings.HasSuffix(name, p) {
 				return true
 			}
-		case strings.Contains(p, ":") && !strings.HasPrefix(p, "["):
-			if host == p {
-				return true
-			}
 		default:
-			if name == strings.Trim(p, "[]") {
+			// A pattern with a port allows only that port; without one, any port.
+			pName, pPort := splitHost(p)
+			if name == pName && (pPort == "" || pPort == port) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// splitHost splits "host:port", "[v6]:port", "[v6]", "v6" or "host" into name and port.
+func splitHost(hostport string) (name, port string) {
+	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		return h, p
+	}
+	return strings.Trim(hostport, "[]"), ""
 }

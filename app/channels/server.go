@@ -155,6 +155,7 @@ func (s *Server) open(ctx context.Context, scope *Scope, consumer Consumer) (*Co
 		readerDone:  make(chan struct{}),
 		writerDone:  make(chan struct{}),
 	}
+	mailbox.OnOverflow = c.tooSlow
 	if err := consumer.Connect(c); err != nil {
 		c.release()
 		return nil, err
@@ -181,6 +182,7 @@ func (s *Server) run(ws *websocket.Conn) {
 	}
 	close(c.started)
 	c.ws = ws
+	c.socket.Store(ws)
 	c.mu.Lock()
 	c.writing = true
 	c.mu.Unlock()

@@ -156,12 +156,29 @@ func (c *Consumer) Connect(conn *channels.Conn) error {
 
 // catchUp sends the messages after since, or asks the page to reload when too many were missed.
 func (c *Consumer) catchUp(conn *channels.Conn, since int64) error {
+	ctx := conn.Context()
+	// The newest id of the room bounds since: a page that remembers a later id (the database
+	// was restored, say) would otherwise drop every live message as already seen.
+	var newest int64
+	if c.roomID != 0 {
+		last, err := c.app.Store.MessagesBefore(ctx, c.roomID, 1<<63-1, 1)
+		if err != nil {
+			return channels.Deny(http.StatusServiceUnavailable, "database unavailable")
+		}
+		if len(last) > 0 {
+			newest = last[0].ID
+		}
+	}
+	if since > newest {
+		c.lastSent = newest
+		return conn.SendJSON(map[string]any{"type": TypeReload, "reason": "unknown_position"})
+	}
 	c.lastSent = since
 	if c.roomID == 0 {
 		return conn.SendJSON(map[string]any{"type": TypeCatchup, "count": 0, "last_id": since})
 	}
 	limit := c.app.Limits.CatchupLimit
-	missed, err := c.app.Store.MessagesAfter(conn.Context(), c.roomID, since, limit+1)
+	missed, err := c.app.Store.MessagesAfter(ctx, c.roomID, since, limit+1)
 	if err != nil {
 		return channels.Deny(http.StatusServiceUnavailable, "database unavailable")
 	}
@@ -303,12 +320,33 @@ func (c *Consumer) receiveMessage(conn *channels.Conn, in *inbound) error {
 	return nil
 }
 
+// resolveRoom finds the room's id when the room was created (by someone else's first
+// message) after this member connected.
+func (c *Consumer) resolveRoom(ctx context.Context) (int64, error) {
+	if c.roomID != 0 {
+		return c.roomID, nil
+	}
+	r, err := c.app.Store.RoomByName(ctx, c.room)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	c.roomID = r.ID
+	return c.roomID, nil
+}
+
 // receiveHistory sends a page of the messages before an id (or the newest page).
 func (c *Consumer) receiveHistory(conn *channels.Conn, in *inbound) error {
 	if in.Before < 0 {
 		return c.fail(conn, newError(CodeInvalidID, "before must be a message id", ""))
 	}
-	if c.roomID == 0 {
+	roomID, err := c.resolveRoom(conn.Context())
+	if err != nil {
+		return c.fail(conn, newError(CodeStoreFailed, "history is unavailable; try again", ""))
+	}
+	if roomID == 0 {
 		return conn.Send(appendHistoryFrame(nil, nil, false))
 	}
 	before := in.Before
@@ -346,8 +384,12 @@ func (c *Consumer) ownMessage(conn *channels.Conn, id int64, staffMayAct bool) (
 	if id <= 0 {
 		return nil, false, c.fail(conn, newError(CodeInvalidID, "id must be a message id", ""))
 	}
+	roomID, err := c.resolveRoom(conn.Context())
+	if err != nil {
+		return nil, false, c.fail(conn, newError(CodeStoreFailed, "try again", ""))
+	}
 	m, err := c.app.Store.MessageByID(conn.Context(), id)
-	if errors.Is(err, store.ErrNotFound) || err == nil && m.RoomID != c.roomID {
+	if errors.Is(err, store.ErrNotFound) || err == nil && m.RoomID != roomID {
 		return nil, false, c.fail(conn, newError(CodeNotFound, "no such message in this room", ""))
 	}
 	if err != nil {
@@ -408,10 +450,11 @@ func (c *Consumer) receiveRead(conn *channels.Conn, in *inbound) error {
 	if in.ID <= 0 {
 		return c.fail(conn, newError(CodeInvalidID, "id must be a message id", ""))
 	}
-	if c.roomID == 0 {
+	roomID, err := c.resolveRoom(conn.Context())
+	if err != nil || roomID == 0 {
 		return nil
 	}
-	if err := c.app.Store.MarkRead(conn.Context(), c.user.ID, c.roomID, in.ID); err != nil {
+	if err := c.app.Store.MarkRead(conn.Context(), c.user.ID, roomID, in.ID); err != nil {
 		c.app.Log.Warn("mark read failed", "err", err)
 	}
 	return nil

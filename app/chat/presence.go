@@ -30,6 +30,8 @@ type presenceFrame struct {
 type presenceBoard struct {
 	mu      sync.Mutex
 	pending map[string]string // group -> room name, announcements scheduled
+	timers  map[string]*time.Timer
+	closed  bool
 	// locks serialise computing and sending a room's list, so two announcements cannot
 	// reach members in the opposite order of their lists.
 	locks [64]sync.Mutex
@@ -43,15 +45,36 @@ func (p *presenceBoard) lock(group string) *sync.Mutex {
 
 // announcePresence schedules sending the room's member list to everyone in it.
 func (a *App) announcePresence(room, group string) {
-	a.presence.mu.Lock()
-	if a.presence.pending == nil {
-		a.presence.pending = map[string]string{}
+	p := &a.presence
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
 	}
-	_, scheduled := a.presence.pending[group]
-	a.presence.pending[group] = room
-	a.presence.mu.Unlock()
+	if p.pending == nil {
+		p.pending, p.timers = map[string]string{}, map[string]*time.Timer{}
+	}
+	_, scheduled := p.pending[group]
+	p.pending[group] = room
 	if !scheduled {
-		time.AfterFunc(presenceDelay, func() { a.flushPresence(group) })
+		p.timers[group] = time.AfterFunc(presenceDelay, func() { a.flushPresence(group) })
+	}
+}
+
+// Close stops pending presence announcements; the layer may be closed after it.
+func (a *App) Close() {
+	p := &a.presence
+	p.mu.Lock()
+	p.closed = true
+	for _, t := range p.timers {
+		t.Stop()
+	}
+	p.timers, p.pending = nil, nil
+	p.mu.Unlock()
+	// Wait for announcements already running: each holds its room's lock.
+	for i := range p.locks {
+		p.locks[i].Lock()
+		p.locks[i].Unlock()
 	}
 }
 
@@ -60,8 +83,13 @@ func (a *App) flushPresence(group string) {
 	mu.Lock()
 	defer mu.Unlock()
 	a.presence.mu.Lock()
+	if a.presence.closed {
+		a.presence.mu.Unlock()
+		return
+	}
 	room := a.presence.pending[group]
 	delete(a.presence.pending, group)
+	delete(a.presence.timers, group)
 	a.presence.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"chat/app/layer"
 	"chat/models"
@@ -35,6 +36,7 @@ type Publisher struct {
 	closing sync.Once
 
 	stored, batches, failed atomic.Uint64
+	obs                     Observers
 }
 
 // publishRequest is one message waiting for the publisher.
@@ -50,10 +52,16 @@ type publishResult struct {
 	err       error
 }
 
+// Observers receive the publisher's timings (for metrics); either may be nil.
+type Observers struct {
+	Commit    func(d time.Duration, messages int) // one transaction
+	Broadcast func(d time.Duration)               // one group send
+}
+
 // NewPublisher starts the publisher goroutine; Close stops it.
-func NewPublisher(store MessageSaver, l layer.Layer, maxBatch int, log *slog.Logger) *Publisher {
+func NewPublisher(store MessageSaver, l layer.Layer, maxBatch int, log *slog.Logger, obs Observers) *Publisher {
 	p := &Publisher{
-		store: store, layer: l, maxBatch: maxBatch, log: log,
+		store: store, layer: l, maxBatch: maxBatch, log: log, obs: obs,
 		reqs: make(chan *publishRequest, maxBatch*4),
 		done: make(chan struct{}), stopped: make(chan struct{}),
 	}
@@ -130,7 +138,12 @@ func (p *Publisher) run() {
 				p.stored.Add(1)
 				frame = appendMessageFrame(frame[:0], r.msg)
 				ev := &layer.Event{Type: TypeMessage, Data: append([]byte(nil), frame...), Seq: r.msg.ID}
-				if err := p.layer.GroupSend(context.Background(), r.group, ev); err != nil {
+				start := time.Now()
+				err := p.layer.GroupSend(context.Background(), r.group, ev)
+				if p.obs.Broadcast != nil {
+					p.obs.Broadcast(time.Since(start))
+				}
+				if err != nil {
 					// Stored but not broadcast: members get it from catch-up or a reload.
 					p.log.Error("broadcast failed", "group", r.group, "id", r.msg.ID, "err", err)
 				}
@@ -145,8 +158,12 @@ func (p *Publisher) run() {
 // each is tried alone, so one bad row (its user deleted meanwhile, say) fails only its sender.
 func (p *Publisher) save(msgs []*models.Message) (dups []bool, errs []error) {
 	errs = make([]error, len(msgs))
+	start := time.Now()
 	dups, err := p.store.SaveMessages(context.Background(), msgs)
 	p.batches.Add(1)
+	if p.obs.Commit != nil {
+		p.obs.Commit(time.Since(start), len(msgs))
+	}
 	if err == nil {
 		return dups, errs
 	}

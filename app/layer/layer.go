@@ -89,6 +89,10 @@ type Mailbox struct {
 	// C: a sender could still hold it, and a send on a closed channel panics.
 	C chan *Event
 
+	// OnOverflow, when set, runs once, on the sender's goroutine, when the first event is
+	// dropped; it must not block. The websocket runtime uses it to stop a stalled writer.
+	OnOverflow func()
+
 	// MaxBytes, when above zero, also bounds the bytes of event data waiting in C, so a slow
 	// client's backlog is limited in memory, not only in count. Set it before first use.
 	MaxBytes int64
@@ -106,10 +110,15 @@ func NewMailbox(name string, capacity int) *Mailbox {
 // Offer puts ev in the mailbox without waiting; false (and the mailbox marked overflowed)
 // when it is full in events or in bytes.
 func (m *Mailbox) Offer(ev *Event) bool {
+	// After the first drop nothing more is taken: the receiver then holds an unbroken prefix
+	// of the stream, and catching up from its last id loses nothing.
+	if m.overflowed.Load() {
+		return false
+	}
 	n := int64(len(ev.Data))
 	if m.MaxBytes > 0 && m.bytes.Add(n) > m.MaxBytes {
 		m.bytes.Add(-n)
-		m.overflowed.Store(true)
+		m.overflow()
 		return false
 	}
 	select {
@@ -117,8 +126,15 @@ func (m *Mailbox) Offer(ev *Event) bool {
 		return true
 	default:
 		m.bytes.Add(-n)
-		m.overflowed.Store(true)
+		m.overflow()
 		return false
+	}
+}
+
+// overflow marks the mailbox and, the first time, tells its owner.
+func (m *Mailbox) overflow() {
+	if m.overflowed.CompareAndSwap(false, true) && m.OnOverflow != nil {
+		m.OnOverflow()
 	}
 }
 

@@ -16,6 +16,9 @@ import (
 // not tell which usernames exist.
 const errWrongLogin = "Wrong username or password."
 
+// errDeactivated answers the right password for an account staff deactivated.
+const errDeactivated = "This account is deactivated."
+
 // loginCheck checks the login form and starts a session.
 func (h *Handler) loginCheck(c *fiber.Ctx) error {
 	username, password := c.FormValue("username"), c.FormValue("password")
@@ -31,7 +34,7 @@ func (h *Handler) loginCheck(c *fiber.Ctx) error {
 	// Throttle failed attempts per address and per username. Only failures take a token, and
 	// the buckets refill by themselves, so an attacker can slow a name down but never lock
 	// its owner out for longer than the attack lasts.
-	userKey := strings.ToLower(username)
+	userKey := strings.ToLower(strings.Clone(username)) // kept by the limiter past this request
 	okIP, waitIP := h.loginByIP.Check(c.IP())
 	okUser, waitUser := h.loginByUser.Check(userKey)
 	if !okIP || !okUser {
@@ -54,6 +57,10 @@ func (h *Handler) loginCheck(c *fiber.Ctx) error {
 	}
 	if !passwordMatches([]byte(user.PasswordHash), password) {
 		return failed()
+	}
+	// Said only after the right password, so it tells nothing to someone guessing.
+	if !user.IsActive {
+		return fail(fiber.StatusForbidden, errDeactivated)
 	}
 	if err := h.startSession(c, user); err != nil {
 		return err

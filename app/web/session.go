@@ -51,6 +51,11 @@ func (h *Handler) loadSession(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// A deactivated account is logged out everywhere, even if a session survived.
+	if !user.IsActive {
+		h.clearSessionCookie(c)
+		return c.Next()
+	}
 	if t.Sub(sess.LastSeenAt) > touchEvery {
 		if err := h.store.TouchSession(ctx, key, t); err != nil && !errors.Is(err, store.ErrNotFound) {
 			h.log.Warn("touching session failed", "err", err)
@@ -64,6 +69,12 @@ func (h *Handler) loadSession(c *fiber.Ctx) error {
 // startSession logs user in: a fresh random token (so a session id planted before login is
 // worthless), stored hashed, sent in an HttpOnly SameSite=Lax cookie.
 func (h *Handler) startSession(c *fiber.Ctx, user *models.User) error {
+	// Logging in again replaces the session this browser had (Django's cycle_key).
+	if old := currentSession(c); old != nil {
+		if err := h.store.DeleteSession(c.UserContext(), old.KeyHash); err != nil {
+			return err
+		}
+	}
 	token, err := randomToken()
 	if err != nil {
 		return err
