@@ -37,6 +37,7 @@ type Step struct {
 // Steps is the ordered, append-only list of every schema change.
 var Steps = []Step{
 	{Version: 1, Name: "initial schema", Up: initialSchema},
+	{Version: 2, Name: "admin: user roles and audit log", Up: adminSchema},
 }
 
 // advisoryLockKey is the pg_advisory_xact_lock key that serialises migration runs on

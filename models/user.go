@@ -11,6 +11,13 @@ type User struct {
 	PasswordHash string
 	CreatedAt    time.Time
 
-	IsStaff     bool `gorm:"-"` // may use the admin and delete any message
-	IsSuperuser bool `gorm:"-"` // may also grant and revoke staff
+	IsStaff     bool // may use the admin and delete any message
+	IsSuperuser bool // may also grant and revoke staff (always staff too)
+	IsActive    bool // false: deactivated by staff; cannot log in, sessions ended
+}
+
+// CanUseAdmin reports whether the user may open the staff admin: an active staff member
+// (superusers count as staff). A nil user may not.
+func (u *User) CanUseAdmin() bool {
+	return u != nil && u.IsActive && (u.IsStaff || u.IsSuperuser)
 }

@@ -6,5 +6,5 @@ import "embed"
 
 // FS holds the page templates, embedded so the binary runs from any directory.
 //
-//go:embed *.html layouts/*.html
+//go:embed *.html layouts/*.html admin/*.html
 var FS embed.FS

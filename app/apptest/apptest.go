@@ -223,6 +223,57 @@ func (e *Env) NewUser(username string) *Client {
 	return c
 }
 
+// MakeStaff makes an existing user staff, straight in the database (the session middleware
+// reads the user on every request, so it takes effect at once).
+func (e *Env) MakeStaff(username string) {
+	e.T.Helper()
+	e.setRole(username, func(ctx context.Context, id int64) error { return e.Server.Store.SetUserStaff(ctx, id, true) })
+}
+
+// MakeSuperuser makes an existing user a superuser (and so staff), straight in the database.
+func (e *Env) MakeSuperuser(username string) {
+	e.T.Helper()
+	e.setRole(username, func(ctx context.Context, id int64) error { return e.Server.Store.SetUserSuperuser(ctx, id, true) })
+}
+
+func (e *Env) setRole(username string, set func(ctx context.Context, id int64) error) {
+	e.T.Helper()
+	ctx := context.Background()
+	u, err := e.Server.Store.UserByName(ctx, username)
+	if err != nil {
+		e.T.Fatalf("user %s: %v", username, err)
+	}
+	if err := set(ctx, u.ID); err != nil {
+		e.T.Fatalf("setting the role of %s: %v", username, err)
+	}
+}
+
+// CSRFToken is the client's CSRF secret from its cookie jar ("" before any page set it).
+func (c *Client) CSRFToken() string {
+	base, _ := url.Parse(c.Env.BaseURL)
+	for _, ck := range c.HTTP.Jar.Cookies(base) {
+		if ck.Name == "csrftoken" {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+// PostCSRF posts a form with the client's CSRF token, fetching /login first if the client
+// has none yet, as a page with a form would have.
+func (c *Client) PostCSRF(path string, form url.Values) Response {
+	c.Env.T.Helper()
+	if c.CSRFToken() == "" {
+		c.Get("/login")
+	}
+	f := url.Values{}
+	for k, v := range form {
+		f[k] = v
+	}
+	f.Set("csrf_token", c.CSRFToken())
+	return c.Post(path, f)
+}
+
 // Socket is a websocket client.
 type Socket struct {
 	T    testing.TB

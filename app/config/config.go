@@ -20,6 +20,8 @@ type Config struct {
 	SecureCookies bool     // SECURE_COOKIES: mark cookies Secure (serve over HTTPS)
 	NodeName      string   // NODE_NAME: names this node in logs and channel names
 	LogLevel      string   // LOG_LEVEL: debug, info, warn or error
+	MetricsToken  string   // METRICS_TOKEN: /metrics answers only "Authorization: Bearer <token>"
+	MetricsPublic bool     // METRICS_PUBLIC: serve /metrics without a token (a private network only)
 	PprofAddr     string   // PPROF_ADDR: when set, serve net/http/pprof there (keep it on loopback)
 
 	BcryptCost       int           // BCRYPT_COST: cost of password hashes (4..31)
@@ -136,6 +138,8 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 	str(&hosts, "ALLOWED_HOSTS", "comma-separated hosts allowed as websocket Origin (empty: the server's own host)")
 	boolean(&cfg.SecureCookies, "SECURE_COOKIES", "mark cookies Secure (HTTPS)")
 	str(&cfg.NodeName, "NODE_NAME", "node name for logs and channel names (default: hostname)")
+	str(&cfg.MetricsToken, "METRICS_TOKEN", "bearer token that /metrics requires (off when empty, unless METRICS_PUBLIC)")
+	boolean(&cfg.MetricsPublic, "METRICS_PUBLIC", "serve /metrics to anyone (only on a private network)")
 	str(&cfg.PprofAddr, "PPROF_ADDR", "serve Go's profiler on this address, e.g. 127.0.0.1:6060 (off when empty)")
 	str(&cfg.LogLevel, "LOG_LEVEL", "log level: debug, info, warn or error")
 	num(&cfg.BcryptCost, "BCRYPT_COST", "bcrypt cost of password hashes")

@@ -11,11 +11,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/template/html/v2"
 
+	"chat/app/admin"
 	"chat/app/channels"
 	"chat/app/chat"
 	"chat/app/config"
@@ -40,6 +43,8 @@ type Server struct {
 	Publisher *chat.Publisher
 	App       *fiber.App
 	log       *slog.Logger
+	draining  atomic.Bool // set at Shutdown: /readyz turns unready
+	chat      *chat.App
 }
 
 // New opens the database (migrating it to the latest schema), starts the layer and the
@@ -68,10 +73,16 @@ func New(cfg config.Config, assets Assets, log *slog.Logger) (*Server, error) {
 
 // NewLayer makes the channel layer the configuration asks for.
 func NewLayer(cfg config.Config) (layer.Layer, error) {
-	if cfg.RedisURL != "" {
-		return nil, errors.New("REDIS_URL is set, but this build has only the in-process channel layer")
+	if cfg.RedisURL == "" {
+		return layer.NewMemory(layer.MemoryOptions{Capacity: cfg.ChannelCapacity}), nil
 	}
-	return layer.NewMemory(layer.MemoryOptions{Capacity: cfg.ChannelCapacity}), nil
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := layer.NewRedis(ctx, layer.RedisOptions{URL: cfg.RedisURL, Capacity: cfg.ChannelCapacity})
+	if err != nil {
+		return nil, fmt.Errorf("channel layer at %s: %w", redactURL(cfg.RedisURL), err)
+	}
+	return r, nil
 }
 
 func (s *Server) build(assets Assets) error {
@@ -90,13 +101,15 @@ func (s *Server) build(assets Assets) error {
 		SendQueueBytes: cfg.SendQueueBytes, PingInterval: cfg.PingInterval, WriteTimeout: cfg.WriteTimeout,
 		Logger: s.log,
 	})
-	s.Publisher = chat.NewPublisher(s.Store, s.Layer, cfg.PublishBatchSize, s.log)
-	chatApp := &chat.App{
+	m := newMetrics(cfg.NodeName)
+	s.Publisher = chat.NewPublisher(s.Store, s.Layer, cfg.PublishBatchSize, s.log, m.observers())
+	s.chat = &chat.App{
 		Store: s.Store, Layer: s.Layer, Publisher: s.Publisher, Log: s.log,
 		MessageLimiter: ratelimit.New(cfg.MessageRate, cfg.MessageBurst),
 		Limits: chat.Limits{
 			MaxMessageChars: cfg.MaxMessageChars, CatchupLimit: cfg.CatchupLimit,
 			HistoryPageSize: cfg.HistoryPageSize, EditWindow: cfg.EditWindow,
+			MaxConnsPerUser: cfg.MaxConnsPerUser, MaxConnsPerIP: cfg.MaxConnsPerIP,
 		},
 	}
 	pages, err := web.New(s.Store, s.Layer, static, web.Settings{
@@ -114,11 +127,22 @@ func (s *Server) build(assets Assets) error {
 		Views:                 engine,
 		ErrorHandler:          web.ErrorHandler(s.log),
 		DisableStartupMessage: true,
-		BodyLimit:             1 << 20,
-		ReadTimeout:           30 * time.Second,
-		IdleTimeout:           2 * time.Minute,
+		// Strings from the request (params, form values, headers) are copies, not views of a
+		// buffer fasthttp reuses: a value kept past its request (a limiter key, a scope) is safe.
+		Immutable:   true,
+		BodyLimit:   1 << 20,
+		ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute,
 	})
-	pages.Routes(s.App, s.Sockets.Route(chatApp.NewConsumer))
+	staff := admin.New(admin.Deps{
+		Store: s.Store, Layer: s.Layer, Rooms: s.chat, Connections: s.Sockets, View: pages.View, Log: s.log,
+	}, admin.DefaultSettings)
+	m.watch(s)
+	ops := web.Ops{Ready: s.ready, MetricsToken: cfg.MetricsToken}
+	if cfg.MetricsToken != "" || cfg.MetricsPublic {
+		ops.Metrics = m.handler()
+	}
+	pages.Routes(s.App, s.Sockets.Route(s.chat.NewConsumer), staff.Routes, ops)
 	return warmUp(s.App)
 }
 
@@ -136,14 +160,40 @@ func warmUp(app *fiber.App) error {
 	return nil
 }
 
+// redactURL hides a password in a URL for messages.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
 // Serve serves HTTP and websockets on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	return s.App.Listener(ln)
 }
 
+// ready reports whether this node should get traffic.
+func (s *Server) ready(ctx context.Context) error {
+	if s.draining.Load() {
+		return errors.New("draining for shutdown")
+	}
+	if err := s.Store.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if h, ok := s.Layer.(interface{ Healthy() error }); ok {
+		if err := h.Healthy(); err != nil {
+			return fmt.Errorf("channel layer: %w", err)
+		}
+	}
+	return nil
+}
+
 // Shutdown stops accepting, tells every open socket 1001 (going away) after its queued
 // frames, waits for them within ctx, then stops the publisher and closes layer and database.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
 	sockErr := s.Sockets.Shutdown(ctx)
 	httpErr := s.App.ShutdownWithContext(ctx)
 	s.Close()
@@ -154,6 +204,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() {
 	if s.Publisher != nil {
 		s.Publisher.Close()
+	}
+	if s.chat != nil {
+		s.chat.Close()
 	}
 	if s.Layer != nil {
 		s.Layer.Close()

@@ -13,7 +13,19 @@ import (
 // CreateUser stores a new user; it returns ErrDuplicate when the name is taken, compared
 // case-insensitively. The name is stored as typed.
 func (s *Store) CreateUser(ctx context.Context, username, passwordHash string) (*models.User, error) {
-	u := &models.User{Username: username, PasswordHash: passwordHash, CreatedAt: now()}
+	return s.createUser(ctx, &models.User{Username: username, PasswordHash: passwordHash, IsActive: true})
+}
+
+// CreateSuperuser stores a new active superuser (staff too), for "chat createsuperuser"; it
+// returns ErrDuplicate when the name is taken, compared case-insensitively.
+func (s *Store) CreateSuperuser(ctx context.Context, username, passwordHash string) (*models.User, error) {
+	return s.createUser(ctx, &models.User{Username: username, PasswordHash: passwordHash,
+		IsActive: true, IsStaff: true, IsSuperuser: true})
+}
+
+func (s *Store) createUser(ctx context.Context, u *models.User) (*models.User, error) {
+	u.CreatedAt = now()
+	username := u.Username
 	if err := s.writer.WithContext(ctx).Create(u).Error; err != nil {
 		if isUniqueViolation(err) {
 			return nil, fmt.Errorf("store: user %q: %w", username, ErrDuplicate)
@@ -54,4 +66,35 @@ func (s *Store) firstUser(ctx context.Context, where string, arg any) (*models.U
 	}
 	u.CreatedAt = u.CreatedAt.UTC()
 	return &u, nil
+}
+
+// SetUserActive activates or deactivates a user; ErrNotFound if there is no such user. Ending
+// the user's sessions and sockets is the caller's part.
+func (s *Store) SetUserActive(ctx context.Context, id int64, active bool) error {
+	return s.setUserFlag(ctx, "UPDATE users SET is_active = ? WHERE id = ?", active, id)
+}
+
+// SetUserStaff grants or revokes staff; ErrNotFound if there is no such user.
+func (s *Store) SetUserStaff(ctx context.Context, id int64, staff bool) error {
+	return s.setUserFlag(ctx, "UPDATE users SET is_staff = ? WHERE id = ?", staff, id)
+}
+
+// SetUserSuperuser grants or revokes superuser; granting makes the user staff too, revoking
+// leaves staff as it is. ErrNotFound if there is no such user.
+func (s *Store) SetUserSuperuser(ctx context.Context, id int64, superuser bool) error {
+	if superuser {
+		return s.setUserFlag(ctx, "UPDATE users SET is_superuser = ?, is_staff = true WHERE id = ?", true, id)
+	}
+	return s.setUserFlag(ctx, "UPDATE users SET is_superuser = ? WHERE id = ?", false, id)
+}
+
+func (s *Store) setUserFlag(ctx context.Context, q string, value bool, id int64) error {
+	res := s.writer.WithContext(ctx).Exec(q, value, id)
+	if res.Error != nil {
+		return fmt.Errorf("store: update user: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
 }

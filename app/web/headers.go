@@ -1,6 +1,11 @@
 package web
 
-import "github.com/gofiber/fiber/v2"
+import (
+	"errors"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
 
 // contentSecurityPolicy allows scripts, styles and connections only from this server: no
 // inline script can run even if some text escaped its escaping, and no site may frame us.
@@ -15,4 +20,22 @@ func (h *Handler) securityHeaders(c *fiber.Ctx) error {
 	c.Set("Referrer-Policy", "same-origin")
 	c.Set("Cross-Origin-Opener-Policy", "same-origin")
 	return c.Next()
+}
+
+// requestLog writes one line per request (websocket sessions get their own line when they end).
+func (h *Handler) requestLog(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	status := c.Response().StatusCode()
+	if err != nil {
+		var fe *fiber.Error
+		if errors.As(err, &fe) {
+			status = fe.Code
+		} else {
+			status = fiber.StatusInternalServerError
+		}
+	}
+	h.log.Info("request", "method", c.Method(), "path", c.Path(), "status", status,
+		"duration", time.Since(start).Round(time.Microsecond), "ip", c.IP())
+	return err
 }

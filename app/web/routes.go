@@ -6,11 +6,17 @@ import (
 
 // Routes registers the whole HTTP surface in one table. websocket is the channels runtime's
 // handler for the chat consumer; it runs after the same session middleware as the pages.
-func (h *Handler) Routes(app *fiber.App, websocket fiber.Handler) {
-	app.Use(h.securityHeaders, h.loadSession, h.csrfProtect)
-
-	// Health, for load balancers.
+// admin mounts the staff admin (package admin, which checks staff on each of its routes)
+// under /admin; nil leaves it out.
+func (h *Handler) Routes(app *fiber.App, websocket fiber.Handler, admin func(fiber.Router), ops Ops) {
+	// Operators: liveness, readiness and metrics, ahead of the session lookup so probes stay cheap.
 	app.Get("/healthz", h.healthz)
+	app.Get("/readyz", h.readyz(ops))
+	if ops.Metrics != nil {
+		app.Get("/metrics", metricsGuard(ops.MetricsToken), ops.Metrics)
+	}
+
+	app.Use(h.requestLog, h.securityHeaders, h.loadSession, h.csrfProtect)
 
 	// Static files, content-hashed and cached for a year.
 	app.Get("/static/:file", h.staticServe)
@@ -29,6 +35,11 @@ func (h *Handler) Routes(app *fiber.App, websocket fiber.Handler) {
 
 	// Websockets: the chat consumer, one room per URL.
 	app.Get("/ws/chat/:room/", h.requireLoginSocket, websocket)
+
+	// Staff admin: /admin/ (messages), /admin/users, /admin/live, /admin/audit.
+	if admin != nil {
+		admin(app.Group("/admin"))
+	}
 
 	app.Use(h.notFound)
 }

@@ -16,10 +16,14 @@ func (h *Handler) view(c *fiber.Ctx, title string) fiber.Map {
 	return fiber.Map{
 		"Title":   title,
 		"User":    currentUser(c),
-		"IsStaff": false,
+		"IsStaff": currentUser(c).CanUseAdmin(),
 		"CSRF":    h.csrfToken(c),
 	}
 }
+
+// View is view for the pages of other packages (the staff admin), so that they render in the
+// same layout, with the same header and CSRF token.
+func (h *Handler) View(c *fiber.Ctx, title string) fiber.Map { return h.view(c, title) }
 
 // render writes a page with the base layout.
 func (h *Handler) render(c *fiber.Ctx, status int, page string, data fiber.Map) error {
