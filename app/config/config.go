@@ -43,6 +43,7 @@ type Config struct {
 	LoginBurstUser   int           // LOGIN_BURST_PER_USER: failed logins for one username before throttling
 	MaxConnsPerUser  int           // MAX_CONNS_PER_USER: open websockets one account may hold (0: no limit)
 	MaxConnsPerIP    int           // MAX_CONNS_PER_IP: open websockets one client address may hold (0: no limit)
+	PresenceTTL      time.Duration // PRESENCE_TTL: with Redis, how long a dead node's members stay listed
 	PingInterval     time.Duration // PING_INTERVAL: keepalive ping period; a peer silent for 2.5x this is dropped
 	WriteTimeout     time.Duration // WRITE_TIMEOUT: longest a single websocket write may block
 }
@@ -72,6 +73,7 @@ func Defaults() Config {
 		LoginBurstUser:   10,
 		MaxConnsPerUser:  20,
 		MaxConnsPerIP:    200,
+		PresenceTTL:      30 * time.Second,
 		PingInterval:     20 * time.Second,
 		WriteTimeout:     10 * time.Second,
 	}
@@ -163,6 +165,7 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 	num(&cfg.LoginBurstUser, "LOGIN_BURST_PER_USER", "failed logins for one username before throttling")
 	num(&cfg.MaxConnsPerUser, "MAX_CONNS_PER_USER", "open websockets one account may hold (0: no limit)")
 	num(&cfg.MaxConnsPerIP, "MAX_CONNS_PER_IP", "open websockets one client address may hold (0: no limit)")
+	dur(&cfg.PresenceTTL, "PRESENCE_TTL", "with Redis: how long a dead node's members stay in presence")
 	dur(&cfg.PingInterval, "PING_INTERVAL", "websocket keepalive ping period")
 	dur(&cfg.WriteTimeout, "WRITE_TIMEOUT", "longest single websocket write")
 
@@ -199,6 +202,9 @@ func (c Config) validate() []string {
 	}
 	if c.BcryptCost < 4 || c.BcryptCost > 31 {
 		errs = append(errs, "BCRYPT_COST must be between 4 and 31")
+	}
+	if c.PresenceTTL < 300*time.Millisecond {
+		errs = append(errs, "PRESENCE_TTL must be at least 300ms")
 	}
 	if c.PingInterval < 100*time.Millisecond || c.WriteTimeout <= 0 || c.SessionMaxAge <= 0 || c.SessionIdleAge <= 0 {
 		errs = append(errs, "PING_INTERVAL (at least 100ms), WRITE_TIMEOUT and the session ages must be above zero")

@@ -78,7 +78,7 @@ func NewLayer(cfg config.Config) (layer.Layer, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r, err := layer.NewRedis(ctx, layer.RedisOptions{URL: cfg.RedisURL, Capacity: cfg.ChannelCapacity})
+	r, err := layer.NewRedis(ctx, layer.RedisOptions{URL: cfg.RedisURL, Capacity: cfg.ChannelCapacity, PresenceTTL: cfg.PresenceTTL})
 	if err != nil {
 		return nil, fmt.Errorf("channel layer at %s: %w", redactURL(cfg.RedisURL), err)
 	}

@@ -22,6 +22,9 @@ type Store interface {
 	SessionByKey(ctx context.Context, keyHash string, now time.Time) (*models.Session, error)
 	TouchSession(ctx context.Context, keyHash string, now time.Time) error
 	DeleteSession(ctx context.Context, keyHash string) error
+	DeleteUserSessions(ctx context.Context, userID int64, exceptKeyHash string) (int64, error)
+	UserSessionKeys(ctx context.Context, userID int64) ([]string, error)
+	SetUserPassword(ctx context.Context, id int64, passwordHash string) error
 	RoomByName(ctx context.Context, name string) (*models.Room, error)
 	ListRooms(ctx context.Context, limit int) ([]models.Room, error)
 	RecentMessages(ctx context.Context, roomID int64, limit int) ([]models.Message, error)

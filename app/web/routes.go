@@ -27,6 +27,8 @@ func (h *Handler) Routes(app *fiber.App, websocket fiber.Handler, admin func(fib
 	app.Get("/login", h.loginShow)
 	app.Post("/login", h.loginCheck)
 	app.Post("/logout", h.logout)
+	app.Get("/account/password", h.requireLogin, h.passwordShow)
+	app.Post("/account/password", h.requireLogin, h.passwordChange)
 
 	// Chat pages.
 	app.Get("/", h.requireLogin, h.lobbyShow)
