@@ -90,7 +90,8 @@ type Mailbox struct {
 	C chan *Event
 
 	// OnOverflow, when set, runs once, on the sender's goroutine, when the first event is
-	// dropped; it must not block. The websocket runtime uses it to stop a stalled writer.
+	// dropped, and from then on the mailbox takes nothing; it must not block. The websocket
+	// runtime uses it to close a client that cannot keep up.
 	OnOverflow func()
 
 	// MaxBytes, when above zero, also bounds the bytes of event data waiting in C, so a slow
@@ -110,9 +111,10 @@ func NewMailbox(name string, capacity int) *Mailbox {
 // Offer puts ev in the mailbox without waiting; false (and the mailbox marked overflowed)
 // when it is full in events or in bytes.
 func (m *Mailbox) Offer(ev *Event) bool {
-	// After the first drop nothing more is taken: the receiver then holds an unbroken prefix
-	// of the stream, and catching up from its last id loses nothing.
-	if m.overflowed.Load() {
+	// A mailbox whose owner closes on overflow takes nothing after the first drop: the
+	// receiver then holds an unbroken prefix of the stream, and catching up from its last id
+	// loses nothing. Other mailboxes take events again once there is room (Channels' rule).
+	if m.OnOverflow != nil && m.overflowed.Load() {
 		return false
 	}
 	n := int64(len(ev.Data))

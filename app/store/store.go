@@ -242,14 +242,14 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 
 // Ping checks that the database answers on both the write and the read path.
 func (s *Store) Ping(ctx context.Context) error {
-	for _, db := range s.pools() {
-		sqlDB, err := db.DB()
-		if err != nil {
-			return err
-		}
-		if err := sqlDB.PingContext(ctx); err != nil {
-			return fmt.Errorf("store: ping: %w", err)
-		}
+	// The reader answers for the database: SQLite's single writer connection may be busy for
+	// seconds behind a lock, which is load, not an outage, and must not fail a health check.
+	sqlDB, err := s.reader.DB()
+	if err != nil {
+		return err
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/url"
 	"time"
@@ -10,6 +11,9 @@ import (
 	"chat/app/chat"
 	"chat/app/store"
 )
+
+// markReadWait bounds how long the room page waits to record that it was read.
+const markReadWait = 500 * time.Millisecond
 
 // messageItem is one message as the room page renders it.
 type messageItem struct {
@@ -57,7 +61,12 @@ func (h *Handler) roomShow(c *fiber.Ctx) error {
 	}
 	if roomID != 0 {
 		// Opening the room reads it: the lobby's unread count starts after what is shown here.
-		if err := h.store.MarkRead(ctx, currentUser(c).ID, roomID, lastID); err != nil {
+		// The wait is short: behind a locked database the page shows anyway, and the page's
+		// own "read" frame records it later.
+		mctx, cancel := context.WithTimeout(ctx, markReadWait)
+		err := h.store.MarkRead(mctx, currentUser(c).ID, roomID, lastID)
+		cancel()
+		if err != nil {
 			h.log.Warn("mark read failed", "err", err)
 		}
 	}
