@@ -4,6 +4,18 @@
 // the `hidden` attribute and data- attributes.
 "use strict";
 
+// Every page outside a room (lobby, admin): server-rendered <time datetime> elements are in UTC;
+// show them in the reader's local time, with the UTC value kept as the tooltip.
+(() => {
+  if (document.getElementById("chat")) return; // the room page localises its own
+  for (const t of document.querySelectorAll("time[datetime]")) {
+    const d = new Date(t.getAttribute("datetime"));
+    if (isNaN(d.getTime())) continue;
+    t.title = t.textContent;
+    t.textContent = d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  }
+})();
+
 (() => {
   const chat = document.getElementById("chat");
   if (!chat) return;
