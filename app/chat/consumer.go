@@ -71,7 +71,7 @@ type Consumer struct {
 	group string
 
 	roomID     int64     // 0 until the room exists in the database (reader goroutine)
-	lastSent   int64     // highest message id written to this client (writer goroutine after Connect)
+	lastSent   int64     // highest id sent by catch-up: live copies up to it are duplicates
 	lastTyping time.Time // reader goroutine
 	present    bool
 	counted    bool   // counted in App.conns, released at Disconnect
@@ -195,12 +195,11 @@ func (c *Consumer) catchUp(conn *channels.Conn, since int64) error {
 }
 
 // chatMessage forwards a broadcast message to the client, unless catch-up already sent it.
+// Only the catch-up overlap is dropped: across nodes, live messages of a room can arrive a
+// little out of id order (the page places them by id), and none of them is a duplicate.
 func (c *Consumer) chatMessage(conn *channels.Conn, ev *layer.Event) error {
-	if ev.Seq != 0 {
-		if ev.Seq <= c.lastSent {
-			return nil
-		}
-		c.lastSent = ev.Seq
+	if ev.Seq != 0 && ev.Seq <= c.lastSent {
+		return nil
 	}
 	return forward(conn, ev)
 }

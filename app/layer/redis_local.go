@@ -94,3 +94,27 @@ func (m *Memory) deliver(channel string, ev *Event) (found bool) {
 	}
 	return true
 }
+
+// overflowGroupMembers marks every mailbox that belongs to a group as having missed events.
+// The Redis layer calls it when its subscription broke: group messages from other nodes may
+// have been lost meanwhile, and a member whose owner closes on overflow (a websocket) then
+// reconnects and catches up from the database instead of showing a silent gap.
+func (m *Memory) overflowGroupMembers() int {
+	var boxes []*Mailbox
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.RLock()
+		for _, members := range s.groups {
+			for _, mb := range members {
+				if mb.box != nil {
+					boxes = append(boxes, mb.box)
+				}
+			}
+		}
+		s.mu.RUnlock()
+	}
+	for _, b := range boxes {
+		b.overflow()
+	}
+	return len(boxes)
+}

@@ -187,6 +187,11 @@ func (r *Redis) receive() {
 			return
 		}
 		if err != nil {
+			if backoff == 0 {
+				// The subscription broke: other nodes' group messages may be lost from here
+				// until it is back, so members resynchronise from the database.
+				r.mem.overflowGroupMembers()
+			}
 			if r.pubsub() != ps {
 				backoff = 0 // replaced by the health check: read the new one at once
 				continue
@@ -372,4 +377,6 @@ func (r *Redis) resetPubSub() {
 	r.ps = r.client.Subscribe(ctx, channels...) // on error it subscribes when it connects
 	_ = old.Close()
 	r.resets.Add(1)
+	// Whatever the old subscription failed to deliver is lost: members resynchronise.
+	r.mem.overflowGroupMembers()
 }
