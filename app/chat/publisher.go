@@ -37,6 +37,7 @@ type Publisher struct {
 
 	stored, batches, failed atomic.Uint64
 	obs                     Observers
+	linger                  time.Duration
 }
 
 // publishRequest is one message waiting for the publisher.
@@ -58,10 +59,11 @@ type Observers struct {
 	Broadcast func(d time.Duration)               // one group send
 }
 
-// NewPublisher starts the publisher goroutine; Close stops it.
-func NewPublisher(store MessageSaver, l layer.Layer, maxBatch int, log *slog.Logger, obs Observers) *Publisher {
+// NewPublisher starts the publisher goroutine; Close stops it. linger is how long a busy
+// publisher waits to fill a batch (0: never).
+func NewPublisher(store MessageSaver, l layer.Layer, maxBatch int, linger time.Duration, log *slog.Logger, obs Observers) *Publisher {
 	p := &Publisher{
-		store: store, layer: l, maxBatch: maxBatch, log: log, obs: obs,
+		store: store, layer: l, maxBatch: maxBatch, linger: linger, log: log, obs: obs,
 		reqs: make(chan *publishRequest, maxBatch*4),
 		done: make(chan struct{}), stopped: make(chan struct{}),
 	}
@@ -105,6 +107,9 @@ func (p *Publisher) run() {
 	batch := make([]*publishRequest, 0, p.maxBatch)
 	msgs := make([]*models.Message, 0, p.maxBatch)
 	var frame []byte
+	var lastCommit time.Time
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for {
 		var first *publishRequest
 		select {
@@ -123,11 +128,27 @@ func (p *Publisher) run() {
 				break fill
 			}
 		}
+		// Busy (the last commit ended moments ago): wait a little for more, because a commit
+		// costs about the same for one message as for a hundred. A quiet room never waits.
+		if p.linger > 0 && len(batch) < p.maxBatch && time.Since(lastCommit) < 4*p.linger {
+			linger.Reset(p.linger)
+		wait:
+			for len(batch) < p.maxBatch {
+				select {
+				case r := <-p.reqs:
+					batch = append(batch, r)
+				case <-linger.C:
+					break wait
+				}
+			}
+			linger.Stop()
+		}
 		msgs = msgs[:0]
 		for _, r := range batch {
 			msgs = append(msgs, r.msg)
 		}
 		dups, errs := p.save(msgs)
+		lastCommit = time.Now()
 		for i, r := range batch {
 			if errs[i] != nil {
 				p.failed.Add(1)

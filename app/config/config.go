@@ -34,6 +34,7 @@ type Config struct {
 	HistoryPageSize  int           // HISTORY_PAGE_SIZE: messages rendered with the room page and per history page
 	CatchupLimit     int           // CATCHUP_LIMIT: most missed messages replayed on reconnect before asking for a reload
 	PublishBatchSize int           // PUBLISH_BATCH_SIZE: most messages stored in one transaction (group commit)
+	PublishLinger    time.Duration // PUBLISH_LINGER: how long a busy publisher waits to fill a batch
 	EditWindow       time.Duration // EDIT_WINDOW: how long after sending an author may edit a message
 	MessageRate      float64       // MESSAGE_RATE: messages per second one user may send, sustained
 	MessageBurst     int           // MESSAGE_BURST: messages one user may send at once before the rate applies
@@ -64,6 +65,7 @@ func Defaults() Config {
 		HistoryPageSize:  50,
 		CatchupLimit:     1000,
 		PublishBatchSize: 256,
+		PublishLinger:    2 * time.Millisecond,
 		EditWindow:       15 * time.Minute,
 		MessageRate:      5,
 		MessageBurst:     20,
@@ -156,6 +158,7 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 	num(&cfg.HistoryPageSize, "HISTORY_PAGE_SIZE", "messages per history page")
 	num(&cfg.CatchupLimit, "CATCHUP_LIMIT", "most messages replayed on reconnect")
 	num(&cfg.PublishBatchSize, "PUBLISH_BATCH_SIZE", "most messages stored per transaction")
+	dur(&cfg.PublishLinger, "PUBLISH_LINGER", "how long a busy publisher waits to fill a batch (0: never)")
 	dur(&cfg.EditWindow, "EDIT_WINDOW", "how long after sending a message its author may edit it")
 	float(&cfg.MessageRate, "MESSAGE_RATE", "messages per second one user may send (0 with MESSAGE_BURST=0: no limit)")
 	num(&cfg.MessageBurst, "MESSAGE_BURST", "messages one user may send in a burst")

@@ -102,7 +102,7 @@ func (s *Server) build(assets Assets) error {
 		Logger: s.log,
 	})
 	m := newMetrics(cfg.NodeName)
-	s.Publisher = chat.NewPublisher(s.Store, s.Layer, cfg.PublishBatchSize, s.log, m.observers())
+	s.Publisher = chat.NewPublisher(s.Store, s.Layer, cfg.PublishBatchSize, cfg.PublishLinger, s.log, m.observers())
 	s.chat = &chat.App{
 		Store: s.Store, Layer: s.Layer, Publisher: s.Publisher, Log: s.log,
 		MessageLimiter: ratelimit.New(cfg.MessageRate, cfg.MessageBurst),
