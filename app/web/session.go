@@ -56,7 +56,8 @@ func (h *Handler) loadSession(c *fiber.Ctx) error {
 		h.clearSessionCookie(c)
 		return c.Next()
 	}
-	if t.Sub(sess.LastSeenAt) > touchEvery {
+	// Write last-seen at most once a minute, but often enough for a short idle timeout.
+	if t.Sub(sess.LastSeenAt) > min(touchEvery, h.settings.SessionIdleAge/2) {
 		if err := h.store.TouchSession(ctx, key, t); err != nil && !errors.Is(err, store.ErrNotFound) {
 			h.log.Warn("touching session failed", "err", err)
 		}
