@@ -538,20 +538,11 @@ func (m *Memory) Close() error {
 }
 
 func (m *Memory) check(name string, valid func(string) bool) error {
-	if m.closed.Load() {
-		return ErrClosed
-	}
-	if !valid(name) {
-		return ErrInvalidName
-	}
-	return nil
+	return checkName(m.closed.Load(), name, valid)
 }
 
 func (m *Memory) check2(group, channel string) error {
-	if err := m.check(group, ValidGroupName); err != nil {
-		return err
-	}
-	return m.check(channel, ValidChannelName)
+	return checkGroupChannel(m.closed.Load(), group, channel)
 }
 
 func addToSet(sets map[string]map[string]struct{}, key, member string) {

@@ -36,3 +36,23 @@ func nameChars(s string) bool {
 	}
 	return true
 }
+
+// checkName is the argument check every layer method starts with: the layer must be open and
+// the name valid.
+func checkName(closed bool, name string, valid func(string) bool) error {
+	if closed {
+		return ErrClosed
+	}
+	if !valid(name) {
+		return ErrInvalidName
+	}
+	return nil
+}
+
+// checkGroupChannel checks a group name and a channel name together.
+func checkGroupChannel(closed bool, group, channel string) error {
+	if err := checkName(closed, group, ValidGroupName); err != nil {
+		return err
+	}
+	return checkName(closed, channel, ValidChannelName)
+}

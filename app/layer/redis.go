@@ -254,20 +254,11 @@ func (r *Redis) remote(channel string) (string, bool) {
 }
 
 func (r *Redis) check(name string, valid func(string) bool) error {
-	if r.closed.Load() {
-		return ErrClosed
-	}
-	if !valid(name) {
-		return ErrInvalidName
-	}
-	return nil
+	return checkName(r.closed.Load(), name, valid)
 }
 
 func (r *Redis) check2(group, channel string) error {
-	if err := r.check(group, ValidGroupName); err != nil {
-		return err
-	}
-	return r.check(channel, ValidChannelName)
+	return checkGroupChannel(r.closed.Load(), group, channel)
 }
 
 // NewChannel makes a channel on this node named prefix.node!random.
