@@ -210,6 +210,17 @@ type pager struct {
 
 // newPager builds the links of a page whose newest and oldest ids are first and last; link
 // adds a cursor to the list's URL.
+// pageLink makes a pager's link function from a query's url method: the current view with
+// one parameter changed ("" for the view itself).
+func pageLink(url func(extra ...string) string) func(key, value string) string {
+	return func(key, value string) string {
+		if key == "" {
+			return url()
+		}
+		return url(key, value)
+	}
+}
+
 func newPager(link func(key, value string) string, newer, older bool, first, last int64, at store.Cursor) pager {
 	var p pager
 	if newer {

@@ -41,12 +41,7 @@ func (h *Handler) messagesList(c *fiber.Ctx) error {
 	if n := len(page.Messages); n > 0 {
 		first, last = page.Messages[0].ID, page.Messages[n-1].ID
 	}
-	link := func(key, value string) string {
-		if key == "" {
-			return q.url()
-		}
-		return q.url(key, value)
-	}
+	link := pageLink(q.url)
 	data := h.page(c, "Messages", "messages")
 	data["Query"] = q
 	data["Rows"] = rows

@@ -111,12 +111,7 @@ func (h *Handler) usersList(c *fiber.Ctx) error {
 	if n := len(page.Users); n > 0 {
 		first, last = page.Users[0].ID, page.Users[n-1].ID
 	}
-	link := func(key, value string) string {
-		if key == "" {
-			return q.url()
-		}
-		return q.url(key, value)
-	}
+	link := pageLink(q.url)
 	data := h.page(c, "Users", "users")
 	data["Query"] = q
 	data["Rows"] = rows
