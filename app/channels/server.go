@@ -104,8 +104,7 @@ func (s *Server) Route(factory Factory) fiber.Handler {
 			return fiber.NewError(fiber.StatusForbidden, err.Error())
 		}
 		c.Locals(localConn, conn)
-		started := make(chan struct{})
-		conn.started = started
+		started := conn.started
 		if err := upgrade(c); err != nil {
 			conn.finish(CloseAbnormal)
 			return err
@@ -152,6 +151,7 @@ func (s *Server) open(ctx context.Context, scope *Scope, consumer Consumer) (*Co
 		ctx:         cctx,
 		cancel:      cancel,
 		wake:        make(chan struct{}, 1),
+		started:     make(chan struct{}),
 		readerDone:  make(chan struct{}),
 		writerDone:  make(chan struct{}),
 	}
@@ -167,7 +167,15 @@ func (s *Server) open(ctx context.Context, scope *Scope, consumer Consumer) (*Co
 		c.release()
 		return nil, Deny(fiber.StatusForbidden, "connection refused")
 	}
+	// Register under the lock Shutdown takes, re-checking draining: a connection that slipped
+	// in after Shutdown listed the open ones would never be told 1001.
 	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		consumer.Disconnect(c, CloseGoingAway)
+		c.release()
+		return nil, errDraining
+	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	return c, nil
@@ -248,7 +256,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.Close(CloseGoingAway, "server shutting down")
+		select {
+		case <-c.started:
+			c.Close(CloseGoingAway, "server shutting down")
+		default:
+			// Accepted, but its upgraded handler has not started: end it here rather than
+			// wait for the upgrade watchdog. If the handler wins the claim, it sees closing.
+			c.Close(CloseGoingAway, "server shutting down")
+			if c.claim() {
+				go c.finish(CloseGoingAway)
+			}
+		}
 	}
 	if idle == nil {
 		return nil

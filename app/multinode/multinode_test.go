@@ -27,6 +27,10 @@ func TestMessagesCrossNodes(t *testing.T) {
 // TestMessagesCrossNodesConcurrent is TestMessagesCrossNodes with both members sending at
 // the same time, so the two nodes' publishers interleave in one room.
 func TestMessagesCrossNodesConcurrent(t *testing.T) {
+	faults.KnownBug(t, "two nodes committing into one room at once can deliver a room's messages "+
+		"out of id order; a member closed meanwhile resumes from the highest id it saw and can skip "+
+		"one that was still in flight (same cause as TestRedisRestartUnderTraffic: needs per-room "+
+		"sequence numbers; issue 7 stays open)")
 	t.Parallel()
 	crossNodeMessages(t, true)
 }

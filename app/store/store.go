@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -264,7 +265,14 @@ func (s *Store) Close() error {
 		ps.close()
 	}
 	var errs []error
-	for _, db := range s.pools() {
+	// Readers close first: only a read-write connection can checkpoint, so with the writer
+	// closing last SQLite folds the WAL into the database and removes it, leaving one clean file.
+	pools := s.pools()
+	slices.Reverse(pools)
+	for i, db := range pools {
+		if s.dialect == DialectSQLite && i == len(pools)-1 {
+			_ = db.Exec("PRAGMA wal_checkpoint(TRUNCATE)").Error
+		}
 		if p, ok := db.ConnPool.(*gorm.PreparedStmtDB); ok {
 			p.Close()
 		}
