@@ -49,7 +49,8 @@ type Conn struct {
 	closing     bool
 	closeCode   int
 	closeReason string
-	pong        []byte // ping payload to answer, set by the reader
+	pong        []byte   // ping payload to answer, set by the reader
+	out         [][]byte // frames from event handlers this round (writer goroutine only)
 	wake        chan struct{}
 
 	started    chan struct{}
@@ -153,10 +154,16 @@ func (c *Conn) takeQueue(buf [][]byte) ([][]byte, round) {
 	return frames, r
 }
 
-// dispatch runs the handler registered for ev's type, on the writer goroutine.
-func (c *Conn) dispatch(ev *layer.Event) {
+// Reply queues a text frame from an event handler. Handlers run on the writer goroutine,
+// so this needs no lock: the frame goes out in the same write as the round it came in. Only
+// event handlers may call it; everything else uses Send.
+func (c *Conn) Reply(frame []byte) { c.out = append(c.out, frame) }
+
+// dispatch runs the handler registered for ev's type, on the writer goroutine. now is read
+// once per round, not once per event.
+func (c *Conn) dispatch(ev *layer.Event, now time.Time) {
 	c.mailbox.Taken(ev)
-	if ev.Expired(time.Now()) {
+	if ev.Expired(now) {
 		return
 	}
 	h, ok := c.handlers[ev.Type]
@@ -192,13 +199,14 @@ func (c *Conn) writeLoop() {
 		select {
 		case <-c.wake:
 		case ev := <-c.mailbox.C:
-			c.dispatch(ev)
+			now := time.Now()
+			c.dispatch(ev, now)
 			// Take what else is already waiting so it goes out in this round.
 		drain:
 			for i := 0; i < 256; i++ {
 				select {
 				case ev := <-c.mailbox.C:
-					c.dispatch(ev)
+					c.dispatch(ev, now)
 				default:
 					break drain
 				}
@@ -217,10 +225,17 @@ func (c *Conn) writeLoop() {
 		if sendPing {
 			buf = appendFrame(buf, opPing, nil)
 		}
+		// Queued frames first: they include what Connect sent (catch-up), which must precede
+		// the live events handled this round.
 		for _, f := range frames {
 			buf = appendFrame(buf, opText, f)
 		}
+		for _, f := range c.out {
+			buf = appendFrame(buf, opText, f)
+		}
 		clear(frames)
+		clear(c.out)
+		c.out = c.out[:0]
 		if r.closing {
 			buf = appendFrame(buf, opClose, closePayload(r.code, r.reason))
 		}

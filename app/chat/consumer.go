@@ -231,9 +231,7 @@ func CloseEvent(code int, reason string) *layer.Event {
 
 // forward sends an event's bytes unchanged: the same bytes every member gets.
 func forward(conn *channels.Conn, ev *layer.Event) error {
-	if err := conn.Send(ev.Data); err != nil && !errors.Is(err, channels.ErrClosed) && !errors.Is(err, channels.ErrQueueFull) {
-		return err
-	}
+	conn.Reply(ev.Data)
 	return nil
 }
 
