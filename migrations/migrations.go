@@ -38,6 +38,7 @@ type Step struct {
 var Steps = []Step{
 	{Version: 1, Name: "initial schema", Up: initialSchema},
 	{Version: 2, Name: "admin: user roles and audit log", Up: adminSchema},
+	{Version: 3, Name: "per-room message sequence numbers", Up: roomSeq},
 }
 
 // advisoryLockKey is the pg_advisory_xact_lock key that serialises migration runs on

@@ -257,11 +257,12 @@ func TestInitialSchemaConstraints(t *testing.T) {
 		mustExec("INSERT INTO rooms (name, created_at) VALUES ('lobby', ?)", now)
 		db.Raw("SELECT id FROM rooms WHERE name = 'lobby'").Scan(&rid)
 
-		mustExec("INSERT INTO messages (room_id, user_id, body, created_at) VALUES (?, ?, 'a', ?)", rid, uid, now)
-		mustExec("INSERT INTO messages (room_id, user_id, body, created_at) VALUES (?, ?, 'b', ?)", rid, uid, now)
-		mustExec("INSERT INTO messages (room_id, user_id, body, client_id, created_at) VALUES (?, ?, 'c', 'c1', ?)", rid, uid, now)
-		mustFail("unique (user_id, client_id)", "INSERT INTO messages (room_id, user_id, body, client_id, created_at) VALUES (?, ?, 'c', 'c1', ?)", rid, uid, now)
-		mustFail("message needs an existing room", "INSERT INTO messages (room_id, user_id, body, created_at) VALUES (?, ?, 'x', ?)", rid+1000, uid, now)
+		mustExec("INSERT INTO messages (room_id, user_id, body, created_at, seq) VALUES (?, ?, 'a', ?, 1)", rid, uid, now)
+		mustExec("INSERT INTO messages (room_id, user_id, body, created_at, seq) VALUES (?, ?, 'b', ?, 2)", rid, uid, now)
+		mustExec("INSERT INTO messages (room_id, user_id, body, client_id, created_at, seq) VALUES (?, ?, 'c', 'c1', ?, 3)", rid, uid, now)
+		mustFail("unique (user_id, client_id)", "INSERT INTO messages (room_id, user_id, body, client_id, created_at, seq) VALUES (?, ?, 'c', 'c1', ?, 4)", rid, uid, now)
+		mustFail("unique (room_id, seq)", "INSERT INTO messages (room_id, user_id, body, created_at, seq) VALUES (?, ?, 'x', ?, 2)", rid, uid, now)
+		mustFail("message needs an existing room", "INSERT INTO messages (room_id, user_id, body, created_at, seq) VALUES (?, ?, 'x', ?, 1)", rid+1000, uid, now)
 
 		mustExec("INSERT INTO sessions (key_hash, user_id, created_at, last_seen_at, expires_at) VALUES ('k', ?, ?, ?, ?)", uid, now, now, now)
 		mustExec("INSERT INTO room_reads (user_id, room_id, last_read_id) VALUES (?, ?, 1)", uid, rid)
@@ -270,7 +271,7 @@ func TestInitialSchemaConstraints(t *testing.T) {
 		var last int64
 		db.Raw("SELECT max(id) FROM messages").Scan(&last)
 		mustExec("DELETE FROM messages WHERE id = ?", last)
-		mustExec("INSERT INTO messages (room_id, user_id, body, created_at) VALUES (?, ?, 'd', ?)", rid, uid, now)
+		mustExec("INSERT INTO messages (room_id, user_id, body, created_at, seq) VALUES (?, ?, 'd', ?, 4)", rid, uid, now)
 		var next int64
 		db.Raw("SELECT max(id) FROM messages").Scan(&next)
 		if next <= last {
@@ -284,6 +285,63 @@ func TestInitialSchemaConstraints(t *testing.T) {
 			db.Raw("SELECT count(*) FROM " + table).Scan(&n)
 			if n != 0 {
 				t.Errorf("%s has %d rows after deleting their user", table, n)
+			}
+		}
+	})
+}
+
+// Step 3 numbers the messages already stored: per room, 1, 2, 3... in id order, and each
+// room's last_seq is its highest; a room without messages stays at 0.
+func TestRoomSeqBackfill(t *testing.T) {
+	orig := migrations.Steps
+	t.Cleanup(func() { migrations.Steps = orig })
+	forEachBackend(t, func(t *testing.T, b backend) {
+		migrations.Steps = orig[:2]
+		db := b.open(t)
+		if _, err := migrations.Apply(db, b.dialect); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC()
+		exec := func(q string, args ...any) {
+			t.Helper()
+			if err := db.Exec(q, args...).Error; err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		exec("INSERT INTO users (username, password_hash, created_at) VALUES ('alice', 'h', ?)", now)
+		var uid int64
+		db.Raw("SELECT id FROM users").Scan(&uid)
+		rooms := map[string]int64{}
+		for _, name := range []string{"a", "b", "empty"} {
+			exec("INSERT INTO rooms (name, created_at) VALUES (?, ?)", name, now)
+			var id int64
+			db.Raw("SELECT id FROM rooms WHERE name = ?", name).Scan(&id)
+			rooms[name] = id
+		}
+		// Interleaved: a1 b1 a2 a3 b2, then a2 deleted (its number is not reused by a3).
+		for _, body := range []string{"a1", "b1", "a2", "a3", "b2"} {
+			exec("INSERT INTO messages (room_id, user_id, body, created_at) VALUES (?, ?, ?, ?)", rooms[body[:1]], uid, body, now)
+		}
+		exec("DELETE FROM messages WHERE body = 'a2'")
+
+		migrations.Steps = orig
+		if n, err := migrations.Apply(db, b.dialect); err != nil || n != len(orig)-2 {
+			t.Fatalf("Apply = %d, %v", n, err)
+		}
+		type row struct {
+			Body string
+			Seq  int64
+		}
+		var got []row
+		db.Raw("SELECT body, seq FROM messages ORDER BY id").Scan(&got)
+		if want := "[{a1 1} {b1 1} {a3 2} {b2 2}]"; fmt.Sprint(got) != want {
+			t.Errorf("messages (body, seq) = %v, want %s", got, want)
+		}
+		for name, want := range map[string]int64{"a": 2, "b": 2, "empty": 0} {
+			var last int64
+			db.Raw("SELECT last_seq FROM rooms WHERE id = ?", rooms[name]).Scan(&last)
+			if last != want {
+				t.Errorf("room %s: last_seq = %d, want %d", name, last, want)
 			}
 		}
 	})

@@ -9,4 +9,6 @@ type Room struct {
 	CreatedAt     time.Time
 	LastMessageAt *time.Time
 	MessageCount  int64
+	// LastSeq is the Seq of the room's newest message ever stored (0 for none).
+	LastSeq int64
 }

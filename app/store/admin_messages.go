@@ -260,8 +260,13 @@ func (s *Store) AdminDeleteMessages(ctx context.Context, f MessageFilter, limit 
 			return nil
 		}
 		roomIDs := make([]int64, 0, len(perRoom))
-		for id, n := range perRoom {
+		for id := range perRoom {
 			roomIDs = append(roomIDs, id)
+		}
+		// In id order, as SaveMessages locks rooms, so the two cannot deadlock on PostgreSQL.
+		slices.Sort(roomIDs)
+		for _, id := range roomIDs {
+			n := perRoom[id]
 			if err := tx.Exec("UPDATE rooms SET message_count = CASE WHEN message_count > ? THEN message_count - ? ELSE 0 END WHERE id = ?",
 				n, n, id).Error; err != nil {
 				return err

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -17,8 +18,8 @@ import (
 type queries struct {
 	insertMessage   string
 	messageByClient string
-	bumpRoom        string
-	lockRoom        string
+	claimSeqs       string
+	uncount         string
 	allocIDs        string // PostgreSQL only
 	insertMany      string // PostgreSQL only
 }
@@ -33,55 +34,57 @@ func newQueries(dialect string) queries {
 	return queries{
 		// The conflict target names the partial unique index, so a resend with a known
 		// (user_id, client_id) inserts nothing (no row, RowsAffected 0); an empty client_id
-		// never conflicts.
-		insertMessage: rebind(dialect, `INSERT INTO messages (room_id, user_id, body, client_id, created_at)
-			VALUES (?, ?, ?, ?, ?)
+		// never conflicts. A clash on (room_id, seq) is an error, never skipped.
+		insertMessage: rebind(dialect, `INSERT INTO messages (room_id, seq, user_id, body, client_id, created_at)
+			VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (user_id, client_id) WHERE client_id <> '' DO NOTHING`+returning),
-		messageByClient: rebind(dialect, `SELECT id, body, created_at FROM messages WHERE user_id = ? AND client_id = ?`),
+		messageByClient: rebind(dialect, `SELECT id, seq, body, created_at FROM messages WHERE user_id = ? AND client_id = ?`),
+		// Takes n numbers from the room's sequence and counts the messages. On PostgreSQL the
+		// row lock it takes is the room's write lock until commit (see claimSeqs).
 		// Times are UTC everywhere, so on SQLite the text comparison orders them correctly.
-		bumpRoom: rebind(dialect, `UPDATE rooms SET message_count = message_count + ?,
+		claimSeqs: rebind(dialect, `UPDATE rooms SET last_seq = last_seq + ?, message_count = message_count + ?,
 			last_message_at = CASE WHEN last_message_at IS NULL OR last_message_at < ? THEN ? ELSE last_message_at END
-			WHERE id = ?`),
-		lockRoom: rebind(dialect, `SELECT pg_advisory_xact_lock(?, ?)`),
+			WHERE id = ? RETURNING last_seq`),
+		uncount:  rebind(dialect, `UPDATE rooms SET message_count = message_count - ? WHERE id = ? AND message_count >= ?`),
 		allocIDs: `SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)`,
-		insertMany: `INSERT INTO messages (id, room_id, user_id, body, client_id, created_at)
-			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::timestamptz[])
+		insertMany: `INSERT INTO messages (id, room_id, seq, user_id, body, client_id, created_at)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::timestamptz[])
 			ON CONFLICT (user_id, client_id) WHERE client_id <> '' DO NOTHING
 			RETURNING id`,
 	}
 }
 
-// roomLockClass is the first key of the per-room advisory lock on PostgreSQL ("msgs").
-const roomLockClass int32 = 0x6d736773
-
 // messageSelect reads messages with their author's name and room name.
-const messageSelect = `SELECT m.id, m.room_id, m.user_id, m.body, m.client_id, m.created_at, m.edited_at,
+const messageSelect = `SELECT m.id, m.room_id, m.seq, m.user_id, m.body, m.client_id, m.created_at, m.edited_at,
 	u.username AS username, r.name AS room_name
 	FROM messages m
 	JOIN users u ON u.id = m.user_id
 	JOIN rooms r ON r.id = m.room_id `
 
-// roomBump accumulates one room's counter change within a batch.
-type roomBump struct {
+// roomClaim is one room's share of a batch: how many numbers it takes, and the newest time.
+type roomClaim struct {
 	roomID int64
 	count  int64
 	last   time.Time
+	next   int64 // the next seq to hand out, once claimed
 }
 
 // saved is one message's outcome, applied to the caller's structs only after commit.
 type saved struct {
 	id        int64
+	seq       int64
 	createdAt time.Time
 	body      string
 	dup       bool
 }
 
 // SaveMessages stores batch in one write transaction (group commit), in slice order so ids
-// increase in that order, and fills each message's ID and CreatedAt (a zero CreatedAt becomes
-// now). A message whose non-empty ClientID its user already sent (earlier, or earlier in this
-// batch) is not stored again: it gets the existing row's ID, Body and CreatedAt and
-// duplicate[i] is true. Rooms' message_count and last_message_at are updated once per room.
-// On error nothing is stored and the messages are left untouched.
+// and each room's seqs increase in that order, and fills each message's ID, Seq and CreatedAt
+// (a zero CreatedAt becomes now). A message whose non-empty ClientID its user already sent
+// (earlier, or earlier in this batch) is not stored again: it gets the existing row's ID, Seq,
+// Body and CreatedAt and duplicate[i] is true. Rooms' last_seq, message_count and
+// last_message_at are updated once per room. On error nothing is stored and the messages are
+// left untouched.
 func (s *Store) SaveMessages(ctx context.Context, batch []*models.Message) (duplicate []bool, err error) {
 	if len(batch) == 0 {
 		return nil, nil
@@ -102,7 +105,7 @@ func (s *Store) SaveMessages(ctx context.Context, batch []*models.Message) (dupl
 	duplicate = make([]bool, len(batch))
 	for i, m := range batch {
 		o := out[i]
-		m.ID = o.id
+		m.ID, m.Seq = o.id, o.seq
 		m.CreatedAt = o.createdAt
 		if o.dup {
 			m.Body = o.body
@@ -127,12 +130,6 @@ func (s *Store) saveTx(ctx context.Context, ps *hotStmts, batch []*models.Messag
 	// statement, which cost more than the insert. ctx is still checked between rows.
 	sctx := context.WithoutCancel(ctx)
 
-	if s.dialect == DialectPostgres {
-		if err := lockRooms(ctx, tx.StmtContext(sctx, ps.lockRoom), batch); err != nil {
-			return err
-		}
-	}
-
 	ts := now()
 	created := make([]time.Time, len(batch))
 	for i, m := range batch {
@@ -142,15 +139,37 @@ func (s *Store) saveTx(ctx context.Context, ps *hotStmts, batch []*models.Messag
 		}
 	}
 
-	// Insert; resend lists the rows that stored nothing because their client id is known.
-	var resend []int
-	if s.dialect == DialectPostgres && len(batch) > 1 {
-		resend, err = insertManyPostgres(sctx, tx, ps, batch, created, out)
+	// A client id repeated within the batch is stored once; its later rows come back as
+	// duplicates of the first (resend), and take no seq.
+	send, resend := firstOfEachClientID(batch)
+
+	claims, err := claimSeqs(sctx, tx.StmtContext(sctx, ps.claimSeqs), batch, send, created)
+	if err != nil {
+		return err
+	}
+	seqs := make([]int64, len(send))
+	for k, i := range send {
+		c := findClaim(claims, batch[i].RoomID)
+		seqs[k] = c.next
+		c.next++
+	}
+
+	// Insert; conflicted lists the rows that stored nothing because their client id was
+	// stored before this batch. Their seqs stay unused, like a deleted message's.
+	var conflicted []int
+	if s.dialect == DialectPostgres && len(send) > 1 {
+		conflicted, err = insertManyPostgres(sctx, tx, ps, batch, send, seqs, created, out)
 	} else {
-		resend, err = s.insertEach(ctx, sctx, tx, ps, batch, created, out)
+		conflicted, err = s.insertEach(ctx, sctx, tx, ps, batch, send, seqs, created, out)
 	}
 	if err != nil {
 		return err
+	}
+	if len(conflicted) > 0 {
+		if err := uncount(sctx, tx.StmtContext(sctx, ps.uncount), batch, conflicted); err != nil {
+			return err
+		}
+		resend = append(resend, conflicted...)
 	}
 
 	if len(resend) > 0 {
@@ -159,68 +178,30 @@ func (s *Store) saveTx(ctx context.Context, ps *hotStmts, batch []*models.Messag
 		for _, i := range resend {
 			m := batch[i]
 			o := saved{dup: true}
-			if err := byClient.QueryRowContext(sctx, m.UserID, m.ClientID).Scan(&o.id, &o.body, &o.createdAt); err != nil {
+			if err := byClient.QueryRowContext(sctx, m.UserID, m.ClientID).Scan(&o.id, &o.seq, &o.body, &o.createdAt); err != nil {
 				return fmt.Errorf("message %d: find client id %q: %w", i, m.ClientID, err)
 			}
 			o.createdAt = o.createdAt.UTC()
 			out[i] = o
 		}
 	}
-
-	bumps := make([]roomBump, 0, 1)
-	for i, m := range batch {
-		if !out[i].dup {
-			bumps = addBump(bumps, m.RoomID, created[i])
-		}
-	}
-	if len(bumps) > 0 {
-		bump := tx.StmtContext(sctx, ps.bumpRoom)
-		for _, b := range bumps {
-			if _, err := bump.ExecContext(sctx, b.count, b.last, b.last, b.roomID); err != nil {
-				return fmt.Errorf("update room %d: %w", b.roomID, err)
-			}
-		}
-	}
 	return tx.Commit()
 }
 
-// insertEach inserts row by row with one prepared statement (SQLite, where a statement is a
-// function call; PostgreSQL for a single message).
-func (s *Store) insertEach(ctx, sctx context.Context, tx *sql.Tx, ps *hotStmts, batch []*models.Message, created []time.Time, out []saved) (resend []int, err error) {
-	insert := tx.StmtContext(sctx, ps.insertMessage)
-	for i, m := range batch {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		id, ok, err := s.insertMessage(sctx, insert, m, created[i])
-		if err != nil {
-			return nil, fmt.Errorf("message %d: %w", i, err)
-		}
-		if !ok {
-			resend = append(resend, i)
-			continue
-		}
-		out[i] = saved{id: id, createdAt: created[i]}
-	}
-	return resend, nil
-}
-
-// insertManyPostgres inserts a batch in two round trips instead of one per row: it takes ids
-// from the identity sequence (sorted, so they follow slice order), then inserts every row with
-// its id in one INSERT ... SELECT FROM unnest(arrays). A client id repeated within the batch is
-// sent once; its later rows, and rows whose client id was stored before, come back in resend.
-func insertManyPostgres(ctx context.Context, tx *sql.Tx, ps *hotStmts, batch []*models.Message, created []time.Time, out []saved) (resend []int, err error) {
+// firstOfEachClientID splits a batch's indexes into the rows to insert and the later rows
+// that repeat a (user, client id) of an earlier row.
+func firstOfEachClientID(batch []*models.Message) (send, repeats []int) {
 	type clientKey struct {
 		userID   int64
 		clientID string
 	}
 	var seen map[clientKey]bool
-	send := make([]int, 0, len(batch))
+	send = make([]int, 0, len(batch))
 	for i, m := range batch {
 		if m.ClientID != "" {
 			k := clientKey{m.UserID, m.ClientID}
 			if seen[k] {
-				resend = append(resend, i)
+				repeats = append(repeats, i)
 				continue
 			}
 			if seen == nil {
@@ -230,7 +211,87 @@ func insertManyPostgres(ctx context.Context, tx *sql.Tx, ps *hotStmts, batch []*
 		}
 		send = append(send, i)
 	}
+	return send, repeats
+}
 
+// claimSeqs takes each room's numbers for the rows in send, in room id order, and counts the
+// messages. On PostgreSQL the UPDATE's row lock is what keeps a room's messages in order:
+// a concurrent batch for the same room waits for this one's commit, so a room's seqs and ids
+// commit in increasing order and a reader never sees seq n+1 before seq n. Taking the locks in
+// id order means two batches cannot deadlock. SQLite has one writer.
+func claimSeqs(ctx context.Context, claim *sql.Stmt, batch []*models.Message, send []int, created []time.Time) ([]roomClaim, error) {
+	claims := make([]roomClaim, 0, 1)
+	for _, i := range send {
+		roomID, at := batch[i].RoomID, created[i]
+		if c := findClaim(claims, roomID); c != nil {
+			c.count++
+			if at.After(c.last) {
+				c.last = at
+			}
+			continue
+		}
+		claims = append(claims, roomClaim{roomID: roomID, count: 1, last: at})
+	}
+	slices.SortFunc(claims, func(a, b roomClaim) int { return cmp.Compare(a.roomID, b.roomID) })
+	for i := range claims {
+		c := &claims[i]
+		var last int64
+		if err := claim.QueryRowContext(ctx, c.count, c.count, c.last, c.last, c.roomID).Scan(&last); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, fmt.Errorf("room %d: %w", c.roomID, ErrNotFound)
+			}
+			return nil, fmt.Errorf("room %d: claim seqs: %w", c.roomID, err)
+		}
+		c.next = last - c.count + 1
+	}
+	return claims, nil
+}
+
+func findClaim(claims []roomClaim, roomID int64) *roomClaim {
+	for i := range claims {
+		if claims[i].roomID == roomID {
+			return &claims[i]
+		}
+	}
+	return nil
+}
+
+// uncount takes the rows that turned out to be stored already off their rooms' message_count.
+func uncount(ctx context.Context, stmt *sql.Stmt, batch []*models.Message, rows []int) error {
+	for _, i := range rows {
+		if _, err := stmt.ExecContext(ctx, 1, batch[i].RoomID, 1); err != nil {
+			return fmt.Errorf("room %d: uncount: %w", batch[i].RoomID, err)
+		}
+	}
+	return nil
+}
+
+// insertEach inserts the rows in send one by one with one prepared statement (SQLite, where a
+// statement is a function call; PostgreSQL for a single message).
+func (s *Store) insertEach(ctx, sctx context.Context, tx *sql.Tx, ps *hotStmts, batch []*models.Message, send []int, seqs []int64, created []time.Time, out []saved) (conflicted []int, err error) {
+	insert := tx.StmtContext(sctx, ps.insertMessage)
+	for k, i := range send {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		id, ok, err := s.insertMessage(sctx, insert, batch[i], seqs[k], created[i])
+		if err != nil {
+			return nil, fmt.Errorf("message %d: %w", i, err)
+		}
+		if !ok {
+			conflicted = append(conflicted, i)
+			continue
+		}
+		out[i] = saved{id: id, seq: seqs[k], createdAt: created[i]}
+	}
+	return conflicted, nil
+}
+
+// insertManyPostgres inserts the rows in send in two round trips instead of one per row: it
+// takes ids from the identity sequence (sorted, so they follow slice order), then inserts every
+// row with its id in one INSERT ... SELECT FROM unnest(arrays). Rows whose client id was stored
+// before come back in conflicted.
+func insertManyPostgres(ctx context.Context, tx *sql.Tx, ps *hotStmts, batch []*models.Message, send []int, seqs []int64, created []time.Time, out []saved) (conflicted []int, err error) {
 	ids := make([]int64, 0, len(send))
 	rows, err := tx.StmtContext(ctx, ps.allocIDs).QueryContext(ctx, len(send))
 	if err != nil {
@@ -261,7 +322,7 @@ func insertManyPostgres(ctx context.Context, tx *sql.Tx, ps *hotStmts, batch []*
 		m := batch[i]
 		roomIDs[k], userIDs[k], bodies[k], clientIDs[k], times[k] = m.RoomID, m.UserID, m.Body, m.ClientID, created[i]
 	}
-	rows, err = tx.StmtContext(ctx, ps.insertMany).QueryContext(ctx, ids, roomIDs, userIDs, bodies, clientIDs, times)
+	rows, err = tx.StmtContext(ctx, ps.insertMany).QueryContext(ctx, ids, roomIDs, seqs, userIDs, bodies, clientIDs, times)
 	if err != nil {
 		return nil, fmt.Errorf("insert: %w", err)
 	}
@@ -279,29 +340,27 @@ func insertManyPostgres(ctx context.Context, tx *sql.Tx, ps *hotStmts, batch []*
 	}
 	slices.Sort(stored)
 	for k, i := range send {
-		if len(stored) == len(send) {
-			out[i] = saved{id: ids[k], createdAt: created[i]}
-			continue
+		if len(stored) != len(send) {
+			if _, ok := slices.BinarySearch(stored, ids[k]); !ok {
+				conflicted = append(conflicted, i) // its client id was stored before this batch
+				continue
+			}
 		}
-		if _, ok := slices.BinarySearch(stored, ids[k]); !ok {
-			resend = append(resend, i) // its client id was stored before this batch
-			continue
-		}
-		out[i] = saved{id: ids[k], createdAt: created[i]}
+		out[i] = saved{id: ids[k], seq: seqs[k], createdAt: created[i]}
 	}
-	return resend, nil
+	return conflicted, nil
 }
 
 // insertMessage runs the insert; ok is false when a (user_id, client_id) conflict stored nothing.
-func (s *Store) insertMessage(ctx context.Context, insert *sql.Stmt, m *models.Message, created time.Time) (id int64, ok bool, err error) {
+func (s *Store) insertMessage(ctx context.Context, insert *sql.Stmt, m *models.Message, seq int64, created time.Time) (id int64, ok bool, err error) {
 	if s.dialect == DialectPostgres {
-		err := insert.QueryRowContext(ctx, m.RoomID, m.UserID, m.Body, m.ClientID, created).Scan(&id)
+		err := insert.QueryRowContext(ctx, m.RoomID, seq, m.UserID, m.Body, m.ClientID, created).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, false, nil
 		}
 		return id, err == nil, err
 	}
-	res, err := insert.ExecContext(ctx, m.RoomID, m.UserID, m.Body, m.ClientID, created)
+	res, err := insert.ExecContext(ctx, m.RoomID, seq, m.UserID, m.Body, m.ClientID, created)
 	if err != nil {
 		return 0, false, err
 	}
@@ -314,8 +373,8 @@ func (s *Store) insertMessage(ctx context.Context, insert *sql.Stmt, m *models.M
 
 // hotStmts are SaveMessages' statements, prepared once on the writer pool.
 type hotStmts struct {
-	insertMessage, messageByClient, bumpRoom *sql.Stmt
-	lockRoom, allocIDs, insertMany           *sql.Stmt // PostgreSQL only
+	insertMessage, messageByClient, claimSeqs, uncount *sql.Stmt
+	allocIDs, insertMany                               *sql.Stmt // PostgreSQL only
 }
 
 // hotStatements prepares the hot-path statements on first use (after Migrate: preparing needs
@@ -337,11 +396,11 @@ func (s *Store) hotStatements(ctx context.Context) (*hotStmts, error) {
 	targets := []target{
 		{&ps.insertMessage, s.q.insertMessage},
 		{&ps.messageByClient, s.q.messageByClient},
-		{&ps.bumpRoom, s.q.bumpRoom},
+		{&ps.claimSeqs, s.q.claimSeqs},
+		{&ps.uncount, s.q.uncount},
 	}
 	if s.dialect == DialectPostgres {
-		targets = append(targets, target{&ps.lockRoom, s.q.lockRoom},
-			target{&ps.allocIDs, s.q.allocIDs}, target{&ps.insertMany, s.q.insertMany})
+		targets = append(targets, target{&ps.allocIDs, s.q.allocIDs}, target{&ps.insertMany, s.q.insertMany})
 	}
 	for _, t := range targets {
 		st, err := s.writerSQL.PrepareContext(ctx, t.q)
@@ -356,45 +415,11 @@ func (s *Store) hotStatements(ctx context.Context) (*hotStmts, error) {
 }
 
 func (ps *hotStmts) close() {
-	for _, st := range []*sql.Stmt{ps.insertMessage, ps.messageByClient, ps.bumpRoom, ps.lockRoom, ps.allocIDs, ps.insertMany} {
+	for _, st := range []*sql.Stmt{ps.insertMessage, ps.messageByClient, ps.claimSeqs, ps.uncount, ps.allocIDs, ps.insertMany} {
 		if st != nil {
 			_ = st.Close()
 		}
 	}
-}
-
-// lockRooms takes a transaction-scoped advisory lock per room, in id order (no deadlocks).
-// PostgreSQL hands out identity values at insert time, not at commit, so two concurrent batches
-// could otherwise commit a room's ids out of order, and a reader catching up with
-// MessagesAfter(lastSeenID) would skip the one that committed late. SQLite has one writer.
-func lockRooms(ctx context.Context, lock *sql.Stmt, batch []*models.Message) error {
-	ids := make([]int64, 0, 1)
-	for _, m := range batch {
-		if !slices.Contains(ids, m.RoomID) {
-			ids = append(ids, m.RoomID)
-		}
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		// Room ids past 2^31 share locks with lower ones: only extra waiting, never wrong.
-		if _, err := lock.ExecContext(ctx, roomLockClass, int32(id)); err != nil {
-			return fmt.Errorf("lock room %d: %w", id, err)
-		}
-	}
-	return nil
-}
-
-func addBump(bumps []roomBump, roomID int64, at time.Time) []roomBump {
-	for i := range bumps {
-		if bumps[i].roomID == roomID {
-			bumps[i].count++
-			if at.After(bumps[i].last) {
-				bumps[i].last = at
-			}
-			return bumps
-		}
-	}
-	return append(bumps, roomBump{roomID: roomID, count: 1, last: at})
 }
 
 // RecentMessages returns the newest limit (<= 0: 50) messages of a room, oldest first, with
@@ -418,6 +443,34 @@ func (s *Store) MessagesAfter(ctx context.Context, roomID, afterID int64, limit 
 		return nil, fmt.Errorf("store: messages after: %w", err)
 	}
 	return msgs, nil
+}
+
+// MessagesAfterSeq returns up to limit (<= 0: 50) messages of a room with seq > afterSeq,
+// oldest first, and through: every message of the room with a seq in (afterSeq, through] that
+// exists is in msgs (the numbers in between were deleted). A page that asks for what follows
+// its last contiguous seq thus learns both what it missed and how far it is now complete.
+func (s *Store) MessagesAfterSeq(ctx context.Context, roomID, afterSeq int64, limit int) (msgs []models.Message, through int64, err error) {
+	limit = clampLimit(limit, 50)
+	// last_seq first: a room's messages commit in seq order, so every seq up to the value read
+	// is committed and visible to the query that follows.
+	if err := s.reader.WithContext(ctx).Raw("SELECT last_seq FROM rooms WHERE id = ?", roomID).
+		Row().Scan(&through); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, 0, ErrNotFound
+		}
+		return nil, 0, fmt.Errorf("store: messages after seq: %w", err)
+	}
+	msgs, err = s.queryMessages(ctx, messageSelect+`WHERE m.room_id = ? AND m.seq > ? ORDER BY m.seq ASC LIMIT ?`,
+		roomID, afterSeq, limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: messages after seq: %w", err)
+	}
+	if n := len(msgs); n > 0 {
+		if newest := msgs[n-1].Seq; n == limit || newest > through {
+			through = newest // cut at the limit, or newer messages committed meanwhile
+		}
+	}
+	return msgs, through, nil
 }
 
 // MessagesBefore returns the limit (<= 0: 50) newest messages of a room with id < beforeID,
@@ -510,7 +563,7 @@ func (s *Store) queryMessagesOn(ctx context.Context, db *gorm.DB, q string, args
 	for rows.Next() {
 		var m models.Message
 		var edited sql.NullTime
-		if err := rows.Scan(&m.ID, &m.RoomID, &m.UserID, &m.Body, &m.ClientID, &m.CreatedAt, &edited,
+		if err := rows.Scan(&m.ID, &m.RoomID, &m.Seq, &m.UserID, &m.Body, &m.ClientID, &m.CreatedAt, &edited,
 			&m.Username, &m.RoomName); err != nil {
 			return nil, err
 		}

@@ -1,0 +1,206 @@
+package store_test
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"chat/app/store"
+	"chat/app/store/storetest"
+	"chat/models"
+)
+
+// Each room numbers its messages 1, 2, 3... in the order they are stored, across batches; a
+// repeat of a client id takes no number and reports the stored message's.
+func TestMessageSeqs(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		alice := mustUser(t, s, "alice")
+		a, b := mustRoom(t, s, "a"), mustRoom(t, s, "b")
+		batch := []*models.Message{
+			msg(b, alice, "b1", ""),
+			msg(a, alice, "a1", "c-1"),
+			msg(a, alice, "a1 again", "c-1"),
+			msg(b, alice, "b2", ""),
+			msg(a, alice, "a2", ""),
+		}
+		mustSave(t, s, batch...)
+		if got := seqsOf(batch); fmt.Sprint(got) != "[1 1 1 2 2]" {
+			t.Errorf("seqs = %v, want [1 1 1 2 2]", got)
+		}
+		next := []*models.Message{msg(a, alice, "a3", ""), msg(b, alice, "b3", "")}
+		mustSave(t, s, next...)
+		if got := seqsOf(next); fmt.Sprint(got) != "[3 3]" {
+			t.Errorf("second batch seqs = %v, want [3 3]", got)
+		}
+		// A resend of a stored message gets its number back.
+		resend := msg(a, alice, "a1", "c-1")
+		if dup := mustSave(t, s, resend); !dup[0] || resend.Seq != 1 {
+			t.Errorf("resend = dup %v seq %d, want the stored seq 1", dup[0], resend.Seq)
+		}
+		for room, want := range map[string]int64{"a": 3, "b": 3} {
+			r, err := s.RoomByName(ctx, room)
+			if err != nil || r.MessageCount != 3 || r.LastSeq < want {
+				t.Errorf("room %s = %+v, %v; want 3 messages, last_seq at least %d", room, r, err, want)
+			}
+		}
+		// Reads carry the number.
+		got, err := s.RecentMessages(ctx, a.ID, 10)
+		if err != nil || fmt.Sprint(seqsOfValues(got)) != "[1 2 3]" {
+			t.Errorf("RecentMessages seqs = %v, %v; want [1 2 3]", seqsOfValues(got), err)
+		}
+	})
+}
+
+// MessagesAfterSeq says how far its answer is complete, past deleted numbers and at the limit.
+func TestMessagesAfterSeq(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		alice := mustUser(t, s, "alice")
+		room, empty := mustRoom(t, s, "room"), mustRoom(t, s, "empty")
+		var batch []*models.Message
+		for i := range 6 {
+			batch = append(batch, msg(room, alice, fmt.Sprint("m", i+1), ""))
+		}
+		mustSave(t, s, batch...)
+		for _, seq := range []int{2, 6} { // a hole and the tail
+			if _, err := s.DeleteMessage(ctx, batch[seq-1].ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tt := range []struct {
+			after   int64
+			limit   int
+			want    string
+			through int64
+		}{
+			{0, 10, "[1 3 4 5]", 6},
+			{0, 2, "[1 3]", 3},
+			{1, 10, "[3 4 5]", 6},
+			{5, 10, "[]", 6},
+			{6, 10, "[]", 6},
+		} {
+			got, through, err := s.MessagesAfterSeq(ctx, room.ID, tt.after, tt.limit)
+			if err != nil || fmt.Sprint(seqsOfValues(got)) != tt.want || through != tt.through {
+				t.Errorf("MessagesAfterSeq(after %d, limit %d) = %v through %d, %v; want %s through %d",
+					tt.after, tt.limit, seqsOfValues(got), through, err, tt.want, tt.through)
+			}
+		}
+		if got, through, err := s.MessagesAfterSeq(ctx, empty.ID, 0, 10); err != nil || len(got) != 0 || through != 0 {
+			t.Errorf("empty room = %d messages through %d, %v; want none through 0", len(got), through, err)
+		}
+		if _, _, err := s.MessagesAfterSeq(ctx, empty.ID+1000, 0, 10); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("unknown room: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// Two stores on one database (two nodes) write into the same rooms at once while a third
+// follows each room the way a page does: it asks for what follows its contiguous seq and
+// trusts through. The follower must end with every message, and each room's seqs must be
+// 1..n with no hole and in id order, so a page that sees seq n+1 knows n exists or existed.
+func TestSeqsAcrossWriters(t *testing.T) {
+	storetest.ForEachURL(t, func(t *testing.T, url string) {
+		nodes := []*store.Store{storetest.Open(t, url), storetest.Open(t, url)}
+		reader := storetest.Open(t, url)
+		u := mustUser(t, nodes[0], "alice")
+		rooms := []*models.Room{mustRoom(t, nodes[0], "r1"), mustRoom(t, nodes[0], "r2")}
+
+		const writersPerNode, batches, size = 3, 15, 4
+		var writers sync.WaitGroup
+		done := make(chan struct{})
+		for n, node := range nodes {
+			for w := range writersPerNode {
+				writers.Go(func() {
+					for b := range batches {
+						batch := make([]*models.Message, size)
+						for i := range batch {
+							batch[i] = msg(rooms[(w+b+i)%len(rooms)], u, fmt.Sprintf("n%d w%d b%d i%d", n, w, b, i), "")
+						}
+						if _, err := node.SaveMessages(ctx, batch); err != nil {
+							t.Errorf("node %d writer %d: %v", n, w, err)
+							return
+						}
+					}
+				})
+			}
+		}
+		followed := make([]map[int64]bool, len(rooms))
+		var follower sync.WaitGroup
+		for i, r := range rooms {
+			followed[i] = map[int64]bool{}
+			follower.Go(func() {
+				const page = 7
+				var contiguous int64
+				for finished := false; ; {
+					select {
+					case <-done:
+						finished = true
+					default:
+					}
+					got, through, err := reader.MessagesAfterSeq(ctx, r.ID, contiguous, page)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					for _, m := range got {
+						followed[i][m.ID] = true
+					}
+					contiguous = through
+					if finished && len(got) < page {
+						return // a full read after the writers finished
+					}
+				}
+			})
+		}
+		writers.Wait()
+		close(done)
+		follower.Wait()
+
+		total := 0
+		for i, r := range rooms {
+			all, err := reader.MessagesAfter(ctx, r.ID, 0, 10000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			total += len(all)
+			for k, m := range all { // by id
+				if m.Seq != int64(k+1) {
+					t.Fatalf("room %s: message %d (id %d) has seq %d, want %d", r.Name, k, m.ID, m.Seq, k+1)
+				}
+			}
+			var missed []int64
+			for _, m := range all {
+				if !followed[i][m.ID] {
+					missed = append(missed, m.Seq)
+				}
+			}
+			if len(missed) > 0 {
+				t.Errorf("room %s: the follower never saw seqs %v", r.Name, missed)
+			}
+			got, _ := reader.RoomByName(ctx, r.Name)
+			if got.LastSeq != int64(len(all)) || got.MessageCount != int64(len(all)) {
+				t.Errorf("room %s: last_seq %d, message_count %d, want %d", r.Name, got.LastSeq, got.MessageCount, len(all))
+			}
+		}
+		if want := 2 * writersPerNode * batches * size; total != want {
+			t.Errorf("%d messages stored, want %d", total, want)
+		}
+	})
+}
+
+func seqsOf(msgs []*models.Message) []int64 {
+	out := make([]int64, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.Seq
+	}
+	return out
+}
+
+func seqsOfValues(msgs []models.Message) []int64 {
+	out := make([]int64, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, m.Seq)
+	}
+	return slices.Clip(out)
+}
