@@ -31,12 +31,20 @@
   const ERROR_SHOW_MS = 5000;
   const RESEND_FALLBACK_MS = 3000;
   const SEND_TIMEOUT_MS = 15000;
+  const GAP_WAIT_MS = 1000;
 
   const me = chat.dataset.user || "";
   const wsPath = chat.dataset.wsPath || "";
   const historyLimit = parseInt(chat.dataset.historyLimit, 10) || 50;
   let lastId = parseInt(chat.dataset.lastId, 10) || 0;
   let firstId = parseInt(chat.dataset.firstId, 10) || 0;
+  // The page has every message of the room up to seq (a room numbers its messages 1, 2, 3...).
+  // Across nodes messages can arrive a little out of order, and one can be lost while the
+  // channel layer is away; a seq above seq+1 is a gap, and if it outlives GAP_WAIT_MS the page
+  // asks the server for what follows seq. Reconnects resume from seq, never from an id.
+  let seq = parseInt(chat.dataset.lastSeq, 10) || 0;
+  const aheadSeqs = new Set(); // seqs received above seq+1
+  let gapTimer = null;
 
   const $ = (id) => document.getElementById(id);
   const statusEl = $("status");
@@ -317,6 +325,36 @@
     }
   }
 
+  // ------------------------------------------------------------------ sequence and gaps
+  function noteSeq(value) {
+    const s = Number(value) || 0;
+    if (s <= seq) return;
+    if (s === seq + 1) seq = s;
+    else aheadSeqs.add(s);
+    advanceSeq();
+  }
+
+  function advanceSeq() {
+    while (aheadSeqs.has(seq + 1)) { aheadSeqs.delete(seq + 1); seq++; }
+    for (const s of aheadSeqs) if (s <= seq) aheadSeqs.delete(s);
+    if (aheadSeqs.size === 0) { clearTimeout(gapTimer); gapTimer = null; return; }
+    if (!gapTimer) gapTimer = setTimeout(checkGap, GAP_WAIT_MS);
+  }
+
+  function checkGap() {
+    gapTimer = null;
+    if (aheadSeqs.size === 0) return;
+    sendFrame({ type: "catchup", since_seq: seq });
+    gapTimer = setTimeout(checkGap, GAP_WAIT_MS); // ask again if the answer did not close it
+  }
+
+  function onCatchup(f) {
+    const through = Number(f.last_seq) || 0;
+    if (through > seq) seq = through;
+    advanceSeq();
+    if (Number(f.last_id) > lastId) lastId = Number(f.last_id);
+  }
+
   // ------------------------------------------------------------------ incoming messages
   // Returns "added" when a message not shown before was added, "replaced" when a node already
   // shown was swapped for the server's version, and "" when nothing changed.
@@ -354,6 +392,7 @@
   }
 
   function onChatMessage(m) {
+    noteSeq(m.seq);
     const stick = atBottom();
     const isNew = Number(m.id) > lastId;
     const mine = m.user === me;
@@ -372,6 +411,7 @@
     const p = pending.get(frame.client_id);
     const id = Number(frame.id) || 0;
     if (!p || !id) return;
+    noteSeq(frame.seq); // shown from here on, whether or not its broadcast arrives
     settle(p);
     if (byId.has(id)) { p.li.remove(); return; }
     const li = p.li;
@@ -720,7 +760,7 @@
     if (ws && (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN)) return;
     if (navigator.onLine === false) { setStatus("offline", "offline"); return; }
     setStatus("connecting", "connecting…");
-    const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + wsPath + "?since=" + lastId;
+    const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + wsPath + "?since_seq=" + seq;
     let sock;
     try {
       sock = new WebSocket(url);
@@ -795,7 +835,7 @@
       case "error": onError(f); break;
       case "history": onHistory(f); break;
       case "catchup":
-        if (Number(f.last_id) > lastId) lastId = Number(f.last_id);
+        onCatchup(f);
         resendLost();
         scheduleRead();
         break;

@@ -19,6 +19,7 @@ import (
 	"chat/app/apptest"
 	"chat/app/config"
 	"chat/app/server"
+	"chat/models"
 	"chat/static"
 	"chat/templates"
 )
@@ -785,4 +786,43 @@ func expectMessage(t *testing.T, s *apptest.Socket, user, text string) {
 		}
 	}
 	t.Fatalf("no message %q from %s within %v", text, user, stepTimeout)
+}
+
+// A message whose broadcast never reached the page (across nodes, a Redis outage can lose
+// one) shows up once the next message reveals the gap in the room's seqs: the page asks the
+// server for what it lacks, without reconnecting, and places it in order.
+func TestLostBroadcastIsFilled(t *testing.T) {
+	b, env := setup(t)
+	const room = "gaps"
+	alice, bob := b.newUser(env, "alice"), b.newUser(env, "bob")
+	alice.enterRoom(room)
+	bob.enterRoom(room)
+	bob.recordStatus()
+	alice.send("first")
+	bob.waitForMessage("alice", "first")
+
+	// Stored, never broadcast: what a node writes while its layer is away.
+	ctx := context.Background()
+	r, err := env.Server.Store.RoomByName(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := env.Server.Store.UserByName(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := &models.Message{RoomID: r.ID, UserID: u.ID, Body: "lost on the way"}
+	if _, err := env.Server.Store.SaveMessages(ctx, []*models.Message{lost}); err != nil {
+		t.Fatal(err)
+	}
+	alice.send("third")
+	bob.waitForMessage("alice", "third")
+	bob.waitForMessage("alice", "lost on the way")
+	bob.checkTimeline([][2]string{{"alice", "first"}, {"alice", "lost on the way"}, {"alice", "third"}})
+	if n := len(bob.catchupFrames()); n < 2 {
+		t.Errorf("bob's page got %d catchup frames, want the connect's and the gap's", n)
+	}
+	if states := bob.statesSeen(); slices.Contains(states, "reconnecting") {
+		t.Errorf("bob's page reconnected (%q); the gap should be filled on the open socket", states)
+	}
 }

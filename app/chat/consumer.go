@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -22,7 +23,7 @@ import (
 type Store interface {
 	RoomByName(ctx context.Context, name string) (*models.Room, error)
 	GetOrCreateRoom(ctx context.Context, name string) (*models.Room, error)
-	MessagesAfter(ctx context.Context, roomID, afterID int64, limit int) ([]models.Message, error)
+	MessagesAfterSeq(ctx context.Context, roomID, afterSeq int64, limit int) ([]models.Message, int64, error)
 	MessagesBefore(ctx context.Context, roomID, beforeID int64, limit int) ([]models.Message, error)
 	MessageByID(ctx context.Context, id int64) (*models.Message, error)
 	UpdateMessageBody(ctx context.Context, id int64, body string, editedAt time.Time) error
@@ -70,16 +71,18 @@ type Consumer struct {
 	room  string
 	group string
 
-	roomID     int64     // 0 until the room exists in the database (reader goroutine)
-	lastSent   int64     // highest id sent by catch-up: live copies up to it are duplicates
-	lastTyping time.Time // reader goroutine
+	roomID     int64        // 0 until the room exists in the database (reader goroutine)
+	lastSent   atomic.Int64 // seq up to which replays sent the room: live copies are duplicates
+	lastTyping time.Time    // reader goroutine
+	lastFill   time.Time    // reader goroutine: when the client last asked for a catch-up
 	present    bool
 	counted    bool   // counted in App.conns, released at Disconnect
 	ip         string // client address, for the per-address limit
 }
 
 // Connect checks the user and the room, joins the room's group, replays what the client
-// missed since the id in ?since=, and announces the member to the room.
+// missed after ?since_seq= (or, from older pages, after the id in ?since=), and announces the
+// member to the room.
 func (c *Consumer) Connect(conn *channels.Conn) error {
 	scope := conn.Scope()
 	user, _ := scope.User.(*models.User)
@@ -90,11 +93,20 @@ func (c *Consumer) Connect(conn *channels.Conn) error {
 	if err != nil {
 		return channels.Deny(http.StatusBadRequest, err.Error())
 	}
-	var since int64 = -1
+	var sinceID, sinceSeq int64 = -1, -1
+	if raw := scope.Query.Get("since_seq"); raw != "" {
+		sinceSeq, err = strconv.ParseInt(raw, 10, 64)
+		if err != nil || sinceSeq < 0 {
+			return channels.Deny(http.StatusBadRequest, "since_seq must be a message seq (a whole number, 0 or more)")
+		}
+	}
 	if raw := scope.Query.Get("since"); raw != "" {
-		since, err = strconv.ParseInt(raw, 10, 64)
-		if err != nil || since < 0 {
+		sinceID, err = strconv.ParseInt(raw, 10, 64)
+		if err != nil || sinceID < 0 {
 			return channels.Deny(http.StatusBadRequest, "since must be a message id")
+		}
+		if sinceSeq >= 0 {
+			return channels.Deny(http.StatusBadRequest, "give since_seq or since, not both")
 		}
 	}
 	c.user, c.room, c.group, c.ip = user, room, GroupName(room), clientIP(scope.Client)
@@ -139,8 +151,11 @@ func (c *Consumer) Connect(conn *channels.Conn) error {
 			return channels.Deny(http.StatusServiceUnavailable, "channel layer unavailable")
 		}
 	}
-	if since >= 0 {
-		if err := c.catchUp(conn, since); err != nil {
+	if sinceSeq >= 0 || sinceID >= 0 {
+		if err := c.catchUp(conn, sinceID, sinceSeq); err != nil {
+			if errors.Is(err, errUnavailable) {
+				return channels.Deny(http.StatusServiceUnavailable, "database unavailable")
+			}
 			return err
 		}
 	}
@@ -154,33 +169,67 @@ func (c *Consumer) Connect(conn *channels.Conn) error {
 	return nil
 }
 
-// catchUp sends the messages after since, or asks the page to reload when too many were missed.
-func (c *Consumer) catchUp(conn *channels.Conn, since int64) error {
-	ctx := conn.Context()
-	// The newest id of the room bounds since: a page that remembers a later id (the database
-	// was restored, say) would otherwise drop every live message as already seen.
-	var newest int64
-	if c.roomID != 0 {
-		last, err := c.app.Store.MessagesBefore(ctx, c.roomID, 1<<63-1, 1)
-		if err != nil {
-			return channels.Deny(http.StatusServiceUnavailable, "database unavailable")
-		}
-		if len(last) > 0 {
-			newest = last[0].ID
-		}
+// errUnavailable is what a replay returns when the database failed it.
+var errUnavailable = errors.New("chat: database unavailable")
+
+// catchUp replays what a connecting client missed: after sinceSeq, or after the message id
+// sinceID (older pages), which is the same place, since a room's ids and seqs rise together.
+func (c *Consumer) catchUp(conn *channels.Conn, sinceID, sinceSeq int64) error {
+	if sinceID < 0 {
+		return c.replay(conn, sinceSeq, 0)
 	}
-	if since > newest {
-		c.lastSent = newest
+	ctx := conn.Context()
+	if c.roomID == 0 {
+		if sinceID > 0 {
+			return conn.SendJSON(map[string]any{"type": TypeReload, "reason": "unknown_position"})
+		}
+		return c.replay(conn, 0, sinceID)
+	}
+	// The newest id bounds since: a page that remembers a later id (the database was
+	// restored, say) does not know where it is.
+	newest, err := c.app.Store.MessagesBefore(ctx, c.roomID, 1<<63-1, 1)
+	if err != nil {
+		return errUnavailable
+	}
+	if len(newest) == 0 && sinceID > 0 || len(newest) > 0 && sinceID > newest[0].ID {
 		return conn.SendJSON(map[string]any{"type": TypeReload, "reason": "unknown_position"})
 	}
-	c.lastSent = since
-	if c.roomID == 0 {
-		return conn.SendJSON(map[string]any{"type": TypeCatchup, "count": 0, "last_id": since})
+	var seq int64
+	if sinceID > 0 {
+		at, err := c.app.Store.MessagesBefore(ctx, c.roomID, sinceID+1, 1)
+		if err != nil {
+			return errUnavailable
+		}
+		if len(at) > 0 {
+			seq = at[0].Seq
+		}
+	}
+	return c.replay(conn, seq, sinceID)
+}
+
+// replay sends the room's messages after sinceSeq, then a catchup frame saying up to which seq
+// the client is now complete; or a reload frame when the client is ahead of the room (the
+// database was restored) or missed more than CatchupLimit. lastID is the catchup frame's
+// last_id when nothing is replayed. It returns errUnavailable when the database failed.
+func (c *Consumer) replay(conn *channels.Conn, sinceSeq, lastID int64) error {
+	ctx := conn.Context()
+	roomID, err := c.resolveRoom(ctx)
+	if err != nil {
+		return errUnavailable
+	}
+	if roomID == 0 {
+		if sinceSeq > 0 {
+			return conn.SendJSON(map[string]any{"type": TypeReload, "reason": "unknown_position"})
+		}
+		return conn.SendJSON(catchupFrame{Type: TypeCatchup, LastID: lastID})
 	}
 	limit := c.app.Limits.CatchupLimit
-	missed, err := c.app.Store.MessagesAfter(ctx, c.roomID, since, limit+1)
+	missed, through, err := c.app.Store.MessagesAfterSeq(ctx, roomID, sinceSeq, limit+1)
 	if err != nil {
-		return channels.Deny(http.StatusServiceUnavailable, "database unavailable")
+		return errUnavailable
+	}
+	if sinceSeq > through {
+		return conn.SendJSON(map[string]any{"type": TypeReload, "reason": "unknown_position"})
 	}
 	if len(missed) > limit {
 		return conn.SendJSON(map[string]any{"type": TypeReload, "reason": "too_many_missed"})
@@ -189,16 +238,24 @@ func (c *Consumer) catchUp(conn *channels.Conn, since int64) error {
 		if err := conn.Send(appendMessageFrame(nil, &missed[i])); err != nil {
 			return err
 		}
-		c.lastSent = missed[i].ID
+		lastID = missed[i].ID
 	}
-	return conn.SendJSON(map[string]any{"type": TypeCatchup, "count": len(missed), "last_id": c.lastSent})
+	// Live copies of what was just sent are dropped; the writer goroutine reads this.
+	for {
+		cur := c.lastSent.Load()
+		if through <= cur || c.lastSent.CompareAndSwap(cur, through) {
+			break
+		}
+	}
+	return conn.SendJSON(catchupFrame{Type: TypeCatchup, Count: len(missed), LastID: lastID, LastSeq: through})
 }
 
-// chatMessage forwards a broadcast message to the client, unless catch-up already sent it.
-// Only the catch-up overlap is dropped: across nodes, live messages of a room can arrive a
-// little out of id order (the page places them by id), and none of them is a duplicate.
+// chatMessage forwards a broadcast message to the client, unless a replay already sent it.
+// Only the replay's overlap is dropped: across nodes, live messages of a room can arrive a
+// little out of order (the page places them by seq and fills gaps), and none of them is a
+// duplicate.
 func (c *Consumer) chatMessage(conn *channels.Conn, ev *layer.Event) error {
-	if ev.Seq != 0 && ev.Seq <= c.lastSent {
+	if ev.Seq != 0 && ev.Seq <= c.lastSent.Load() {
 		return nil
 	}
 	return forward(conn, ev)
@@ -254,6 +311,8 @@ func (c *Consumer) Receive(conn *channels.Conn, text []byte) error {
 		return c.receiveDelete(conn, in)
 	case TypeRead:
 		return c.receiveRead(conn, in)
+	case TypeCatchup:
+		return c.receiveCatchup(conn, in)
 	default:
 		return c.fail(conn, newError(CodeUnknownType, fmt.Sprintf("unknown frame type %q", truncate(in.Type, 40)), in.ClientID))
 	}
@@ -308,7 +367,7 @@ func (c *Consumer) receiveMessage(conn *channels.Conn, in *inbound) error {
 			return
 		}
 		if clientID != "" {
-			_ = c.send(conn, ackFrame{Type: TypeAck, ClientID: clientID, ID: msg.ID, Duplicate: dup})
+			_ = c.send(conn, ackFrame{Type: TypeAck, ClientID: clientID, ID: msg.ID, Seq: msg.Seq, Duplicate: dup})
 		}
 	})
 	if err != nil {
@@ -440,6 +499,33 @@ func (a *App) BroadcastEdit(ctx context.Context, group string, id int64, body st
 func (a *App) BroadcastDelete(ctx context.Context, group string, id int64) error {
 	data := mustJSON(map[string]any{"type": TypeDelete, "id": id})
 	return a.Layer.GroupSend(ctx, group, &layer.Event{Type: TypeDelete, Data: data})
+}
+
+// fillEvery is the least time between two catch-up requests a connection answers; a page
+// asks only when a gap in the seqs it received outlives a moment.
+const fillEvery = 250 * time.Millisecond
+
+// receiveCatchup answers a page that saw a gap in the seqs: the messages after since_seq and
+// a catchup frame, as on reconnect, without reconnecting.
+func (c *Consumer) receiveCatchup(conn *channels.Conn, in *inbound) error {
+	if in.SinceSeq == nil || *in.SinceSeq < 0 {
+		return c.fail(conn, newError(CodeInvalidSeq, "since_seq must be a message seq (a whole number, 0 or more)", ""))
+	}
+	now := time.Now()
+	if wait := fillEvery - now.Sub(c.lastFill); wait > 0 {
+		e := newError(CodeRateLimited, "catch-up requests are limited to one every 250 ms", "")
+		e.RetryAfterMS = max(1, wait.Milliseconds())
+		return c.fail(conn, e)
+	}
+	c.lastFill = now
+	err := c.replay(conn, *in.SinceSeq, 0)
+	if errors.Is(err, errUnavailable) {
+		return c.fail(conn, newError(CodeStoreFailed, "catch-up is unavailable; try again", ""))
+	}
+	if errors.Is(err, channels.ErrClosed) || errors.Is(err, channels.ErrQueueFull) {
+		return nil
+	}
+	return err
 }
 
 // receiveRead records how far the user has read this room, for the lobby's unread counts.

@@ -45,6 +45,7 @@ const (
 	CodeForbidden       = "forbidden"
 	CodeEditWindow      = "edit_window_closed"
 	CodeInvalidID       = "invalid_id"
+	CodeInvalidSeq      = "invalid_seq"
 )
 
 // maxClientIDLen bounds the client message id a frame may carry.
@@ -55,8 +56,9 @@ type inbound struct {
 	Type     string  `json:"type"`
 	Message  *string `json:"message"`
 	ClientID string  `json:"client_id"`
-	ID       int64   `json:"id"`     // chat.edit, chat.delete, read
-	Before   int64   `json:"before"` // history
+	ID       int64   `json:"id"`        // chat.edit, chat.delete, read
+	Before   int64   `json:"before"`    // history
+	SinceSeq *int64  `json:"since_seq"` // catchup
 }
 
 // decodeFrame parses a client frame, or says what is wrong with it. It is the only parser of
@@ -93,7 +95,17 @@ type ackFrame struct {
 	Type      string `json:"type"`
 	ClientID  string `json:"client_id"`
 	ID        int64  `json:"id"`
+	Seq       int64  `json:"seq"`
 	Duplicate bool   `json:"duplicate"`
+}
+
+// catchupFrame ends a replay: count messages were sent, and the page now has every message
+// of the room up to seq LastSeq (LastID is the newest id replayed, or the since it asked with).
+type catchupFrame struct {
+	Type    string `json:"type"`
+	Count   int    `json:"count"`
+	LastID  int64  `json:"last_id"`
+	LastSeq int64  `json:"last_seq"`
 }
 
 func newError(code, detail, clientID string) errorFrame {
@@ -102,10 +114,12 @@ func newError(code, detail, clientID string) errorFrame {
 
 // appendMessageFrame encodes a stored message as the chat.message frame every member gets.
 // It is written by hand because it runs once per broadcast on the hot path and the field
-// order is fixed: {"type","id","room","user","message","created_at"[,"client_id"][,"edited_at"]}.
+// order is fixed: {"type","id","seq","room","user","message","created_at"[,"client_id"][,"edited_at"]}.
 func appendMessageFrame(b []byte, m *models.Message) []byte {
 	b = append(b, `{"type":"chat.message","id":`...)
 	b = strconv.AppendInt(b, m.ID, 10)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, m.Seq, 10)
 	b = append(b, `,"room":`...)
 	b = appendJSONString(b, m.RoomName)
 	b = append(b, `,"user":`...)

@@ -107,10 +107,10 @@ func TestAppendMessageFrame(t *testing.T) {
 		msg  models.Message
 		want map[string]any
 	}{
-		{"plain", models.Message{ID: 7, RoomName: "咖啡", Username: "alice", Body: "<b>hi</b>\n\u2028", CreatedAt: created},
-			map[string]any{"type": "chat.message", "id": 7.0, "room": "咖啡", "user": "alice", "message": "<b>hi</b>\n\u2028", "created_at": "2026-01-02T02:04:05.6Z"}},
-		{"client id and edit", models.Message{ID: 8, RoomName: "r", Username: "bob", Body: "x", CreatedAt: created, ClientID: `c"1`, EditedAt: &edited},
-			map[string]any{"type": "chat.message", "id": 8.0, "room": "r", "user": "bob", "message": "x", "created_at": "2026-01-02T02:04:05.6Z", "client_id": `c"1`, "edited_at": "2026-01-02T02:05:05.6Z"}},
+		{"plain", models.Message{ID: 7, Seq: 3, RoomName: "咖啡", Username: "alice", Body: "<b>hi</b>\n\u2028", CreatedAt: created},
+			map[string]any{"type": "chat.message", "id": 7.0, "seq": 3.0, "room": "咖啡", "user": "alice", "message": "<b>hi</b>\n\u2028", "created_at": "2026-01-02T02:04:05.6Z"}},
+		{"client id and edit", models.Message{ID: 8, Seq: 1 << 40, RoomName: "r", Username: "bob", Body: "x", CreatedAt: created, ClientID: `c"1`, EditedAt: &edited},
+			map[string]any{"type": "chat.message", "id": 8.0, "seq": float64(1 << 40), "room": "r", "user": "bob", "message": "x", "created_at": "2026-01-02T02:04:05.6Z", "client_id": `c"1`, "edited_at": "2026-01-02T02:05:05.6Z"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

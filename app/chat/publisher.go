@@ -158,7 +158,7 @@ func (p *Publisher) run() {
 			if !dups[i] {
 				p.stored.Add(1)
 				frame = appendMessageFrame(frame[:0], r.msg)
-				ev := &layer.Event{Type: TypeMessage, Data: append([]byte(nil), frame...), Seq: r.msg.ID}
+				ev := &layer.Event{Type: TypeMessage, Data: append([]byte(nil), frame...), Seq: r.msg.Seq}
 				start := time.Now()
 				err := p.layer.GroupSend(context.Background(), r.group, ev)
 				if p.obs.Broadcast != nil {

@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,9 +14,11 @@ import (
 )
 
 // Member is one person in one room, as a browser tab keeps it: its connections one after
-// another, each opened with ?since=<the last id it has>, and its view of the room, which is
-// every chat.message received on any of them in the order they came. A correct server makes
-// the view equal the room's stored messages: each once, in id order.
+// another, each opened with ?since_seq=<the seq up to which it has every message>, and its
+// view of the room, which is every chat.message received on any of them in the order they
+// came. Like the page, it asks for what follows that seq ({"type":"catchup"}) when a gap in
+// the seqs it received lasts a second. A correct server makes the view equal the room's
+// stored messages: each once, in id order (or, across nodes, PageView: each at least once).
 type Member struct {
 	T      testing.TB
 	Room   string
@@ -26,8 +29,10 @@ type Member struct {
 	seq     int
 	sent    []string // client ids, in the order first sent
 
-	stop chan struct{}
-	auto sync.WaitGroup
+	stop    chan struct{}
+	auto    sync.WaitGroup
+	filling bool // the gap filler runs
+	fills   int  // catch-up requests sent
 }
 
 // NewMember makes a member of room for client; it is not connected yet.
@@ -51,14 +56,19 @@ func (m *Member) Client() *apptest.Client {
 	return m.client
 }
 
-// Connect opens one connection with ?since=<last id of the view> (0 for the first) and starts
+// Connect opens one connection with ?since_seq=<contiguous seq> (0 for the first) and starts
 // recording it; a refused handshake is an error.
 func (m *Member) Connect() error {
 	m.mu.Lock()
 	c := m.client
-	since := lastID(m.viewLocked())
+	since, _ := m.seqLocked()
+	if !m.filling {
+		m.filling = true
+		m.auto.Add(1)
+		go m.fillGaps()
+	}
 	m.mu.Unlock()
-	s, resp, err := c.DialRoom(m.Room, "since="+strconv.FormatInt(since, 10))
+	s, resp, err := c.DialRoom(m.Room, "since_seq="+strconv.FormatInt(since, 10))
 	if err != nil {
 		status := 0
 		if resp != nil {
@@ -71,6 +81,71 @@ func (m *Member) Connect() error {
 	m.streams = append(m.streams, st)
 	m.mu.Unlock()
 	return nil
+}
+
+// seqLocked returns the seq up to which the member has every message of the room (replays'
+// catchup frames vouch for numbers that were deleted) and the highest seq it received.
+func (m *Member) seqLocked() (contiguous, highest int64) {
+	have := map[int64]bool{}
+	for _, s := range m.streams {
+		for _, f := range s.Frames() {
+			n, _ := f["seq"].(float64)
+			switch f.Type() {
+			case "chat.message":
+				have[int64(n)] = true
+				highest = max(highest, int64(n))
+			case "catchup":
+				last, _ := f["last_seq"].(float64)
+				contiguous = max(contiguous, int64(last))
+			}
+		}
+	}
+	for have[contiguous+1] {
+		contiguous++
+	}
+	return contiguous, max(highest, contiguous)
+}
+
+// fillGaps asks for what follows the contiguous seq when a gap lasts a second, as the page does.
+func (m *Member) fillGaps() {
+	defer m.auto.Done()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	var gapSince, asked time.Time
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-tick.C:
+		}
+		m.mu.Lock()
+		contiguous, highest := m.seqLocked()
+		m.mu.Unlock()
+		now := time.Now()
+		if highest <= contiguous {
+			gapSince = time.Time{}
+			continue
+		}
+		if gapSince.IsZero() {
+			gapSince = now
+		}
+		if now.Sub(gapSince) < time.Second || now.Sub(asked) < time.Second {
+			continue
+		}
+		if cur := m.Current(); cur != nil && cur.Send(map[string]any{"type": "catchup", "since_seq": contiguous}) == nil {
+			asked = now
+			m.mu.Lock()
+			m.fills++
+			m.mu.Unlock()
+		}
+	}
+}
+
+// Fills is how many catch-up requests the member sent for gaps.
+func (m *Member) Fills() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.fills
 }
 
 // ConnectWithin retries Connect (a node restarting, Redis away) for at most d.
@@ -207,6 +282,21 @@ func (m *Member) View() []apptest.Frame {
 	return m.viewLocked()
 }
 
+// PageView is the view as the page shows it: each message once, in id order. Frames may
+// arrive twice when a gap's catch-up overlaps a late live copy; the page places by id.
+func (m *Member) PageView() []apptest.Frame {
+	seen := map[int64]bool{}
+	var out []apptest.Frame
+	for _, f := range m.View() {
+		if !seen[f.ID()] {
+			seen[f.ID()] = true
+			out = append(out, f)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b apptest.Frame) int { return cmp.Compare(a.ID(), b.ID()) })
+	return out
+}
+
 func (m *Member) viewLocked() []apptest.Frame {
 	var out []apptest.Frame
 	for _, s := range m.streams {
@@ -245,7 +335,8 @@ func (m *Member) Failed() []string {
 	return out
 }
 
-// WaitView waits at most d until the view holds a message with id at least id.
+// WaitView waits at most d until the view holds a message with id at least id (frames can
+// arrive out of id order across nodes, so this is the highest id, not the last).
 func (m *Member) WaitView(d time.Duration, id int64) bool {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
@@ -257,14 +348,15 @@ func (m *Member) WaitView(d time.Duration, id int64) bool {
 	return lastID(m.View()) >= id
 }
 
-// LastID is the id of the last message in the view (0 when empty).
+// LastID is the highest message id in the view (0 when empty).
 func (m *Member) LastID() int64 { return lastID(m.View()) }
 
 func lastID(view []apptest.Frame) int64 {
-	if len(view) == 0 {
-		return 0
+	var newest int64
+	for _, f := range view {
+		newest = max(newest, f.ID())
 	}
-	return view[len(view)-1].ID()
+	return newest
 }
 
 // CompareView returns an error describing how a view differs from the stored ids: missing

@@ -217,12 +217,3 @@ func Missing(t testing.TB, format string, args ...any) {
 	}
 	t.Skip(msg)
 }
-
-// KnownBug skips a test that shows a reported bug, unless CHAT_RUN_BUG_TESTS=1, which runs
-// it (and so shows the failure) to check a fix.
-func KnownBug(t testing.TB, what string) {
-	t.Helper()
-	if os.Getenv("CHAT_RUN_BUG_TESTS") != "1" {
-		t.Skip("BUG: " + what + " (CHAT_RUN_BUG_TESTS=1 runs this test)")
-	}
-}

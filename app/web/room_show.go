@@ -25,7 +25,7 @@ type messageItem struct {
 }
 
 // roomShow renders a room with its latest messages; the page's script then goes live over
-// the websocket, asking for everything after the last id rendered here.
+// the websocket, asking for everything after the last seq rendered here.
 func (h *Handler) roomShow(c *fiber.Ctx) error {
 	raw, err := url.PathUnescape(c.Params("room"))
 	if err != nil {
@@ -40,16 +40,19 @@ func (h *Handler) roomShow(c *fiber.Ctx) error {
 	}
 	ctx := c.UserContext()
 	items := []messageItem{}
-	var roomID int64
+	var roomID, lastSeq int64
 	room, err := h.store.RoomByName(ctx, name)
 	switch {
 	case err == nil:
-		roomID = room.ID
+		// Read before the messages: the page is complete up to here even when the newest
+		// messages were deleted, and what is stored after the read comes with catch-up.
+		roomID, lastSeq = room.ID, room.LastSeq
 		msgs, err := h.store.RecentMessages(ctx, room.ID, h.settings.HistoryPageSize)
 		if err != nil {
 			return err
 		}
 		for _, m := range msgs {
+			lastSeq = max(lastSeq, m.Seq)
 			items = append(items, messageItem{ID: m.ID, User: m.Username, Body: m.Body, CreatedAt: m.CreatedAt, Edited: m.EditedAt != nil})
 		}
 	case !errors.Is(err, store.ErrNotFound):
@@ -74,7 +77,7 @@ func (h *Handler) roomShow(c *fiber.Ctx) error {
 	data["Room"] = fiber.Map{"Name": name, "ID": roomID}
 	data["Messages"] = items
 	data["WSPath"] = roomSocketPath(name)
-	data["FirstID"], data["LastID"] = firstID, lastID
+	data["FirstID"], data["LastID"], data["LastSeq"] = firstID, lastID, lastSeq
 	data["HistoryLimit"] = h.settings.HistoryPageSize
 	data["MaxMessageChars"] = h.settings.MaxMessageChars
 	c.Set(fiber.HeaderCacheControl, "no-store")
