@@ -249,6 +249,7 @@ func (c *Conn) writeLoop() {
 				c.abort()
 				return
 			}
+			c.server.writes.Add(1)
 		}
 		if cap(buf) > maxKeptWriteBuffer {
 			buf = nil

@@ -32,6 +32,7 @@ type Stats struct {
 	Denied     uint64 // handshakes refused (origin, Connect)
 	SlowCloses uint64 // connections closed with 1013 because the client could not keep up
 	NoHandler  uint64 // events that arrived with no handler for their type
+	Writes     uint64 // socket writes; each carries every frame its round gathered
 }
 
 // Server runs websocket consumers on Fiber routes and keeps track of live connections so it
@@ -45,7 +46,7 @@ type Server struct {
 	draining bool
 	idle     chan struct{} // closed when draining and the last connection ended
 
-	accepted, denied, slowCloses, noHandler atomic.Uint64
+	accepted, denied, slowCloses, noHandler, writes atomic.Uint64
 }
 
 // NewServer makes a runtime over the given layer.
@@ -237,7 +238,7 @@ func (s *Server) Stats() Stats {
 	open := int64(len(s.conns))
 	s.mu.Unlock()
 	return Stats{Open: open, Accepted: s.accepted.Load(), Denied: s.denied.Load(),
-		SlowCloses: s.slowCloses.Load(), NoHandler: s.noHandler.Load()}
+		SlowCloses: s.slowCloses.Load(), NoHandler: s.noHandler.Load(), Writes: s.writes.Load()}
 }
 
 // Shutdown refuses new handshakes, closes every connection with 1001 (going away) after its

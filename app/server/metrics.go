@@ -71,6 +71,8 @@ func (m *metrics) watch(s *Server) {
 		func() float64 { return float64(s.Sockets.Stats().Denied) })
 	counter("chat_websocket_slow_closes_total", "Connections closed with 1013 because the client could not keep up.",
 		func() float64 { return float64(s.Sockets.Stats().SlowCloses) })
+	counter("chat_websocket_writes_total", "Socket writes; deliveries per write shows how well writes coalesce.",
+		func() float64 { return float64(s.Sockets.Stats().Writes) })
 	counter("chat_messages_stored_total", "Messages stored and broadcast.",
 		func() float64 { return float64(s.Publisher.Stats().Stored) })
 	counter("chat_messages_failed_total", "Messages whose transaction failed (the sender got store_failed).",

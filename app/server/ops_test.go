@@ -3,6 +3,7 @@ package server_test
 import (
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -66,5 +67,9 @@ func TestMetricsNeedTheTokenAndCount(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+	// At least the message's own delivery was written; presence frames may add more.
+	if !regexp.MustCompile(`chat_websocket_writes_total\{node="test"\} [1-9]`).MatchString(body) {
+		t.Errorf("metrics lack a chat_websocket_writes_total above zero")
 	}
 }
