@@ -10,28 +10,32 @@ import (
 )
 
 // BenchmarkSaveMessages measures the group-commit write path: one op is one SaveMessages call
-// (one transaction) of batch messages; msgs/s is the resulting throughput.
+// (one transaction) of batch messages into one room, or spread over many (each room's counters
+// and seqs are claimed once per batch); msgs/s is the resulting throughput.
 func BenchmarkSaveMessages(b *testing.B) {
 	for _, backend := range storetest.Backends {
-		for _, size := range []int{1, 16, 128} {
-			b.Run(fmt.Sprintf("%s/batch=%d", backend.Name, size), func(b *testing.B) {
+		for _, c := range []struct{ size, rooms int }{{1, 1}, {16, 1}, {128, 1}, {128, 64}} {
+			b.Run(fmt.Sprintf("%s/batch=%d/rooms=%d", backend.Name, c.size, c.rooms), func(b *testing.B) {
 				s := storetest.Open(b, backend.URL(b))
-				benchSave(b, s, size)
+				benchSave(b, s, c.size, c.rooms)
 			})
 		}
 	}
 }
 
-func benchSave(b *testing.B, s *store.Store, size int) {
+func benchSave(b *testing.B, s *store.Store, size, roomCount int) {
 	u := mustUser(b, s, "bench")
-	r := mustRoom(b, s, "bench")
+	rooms := make([]*models.Room, roomCount)
+	for i := range rooms {
+		rooms[i] = mustRoom(b, s, fmt.Sprint("bench-", i))
+	}
 	batch := make([]*models.Message, size)
 	msgs := make([]models.Message, size)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		for i := range batch {
-			msgs[i] = models.Message{RoomID: r.ID, UserID: u.ID, Body: "hello, world"}
+			msgs[i] = models.Message{RoomID: rooms[i%roomCount].ID, UserID: u.ID, Body: "hello, world"}
 			batch[i] = &msgs[i]
 		}
 		if _, err := s.SaveMessages(ctx, batch); err != nil {

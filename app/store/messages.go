@@ -19,6 +19,7 @@ type queries struct {
 	insertMessage   string
 	messageByClient string
 	claimSeqs       string
+	lastSeq         string // SQLite only
 	uncount         string
 	allocIDs        string // PostgreSQL only
 	insertMany      string // PostgreSQL only
@@ -27,9 +28,9 @@ type queries struct {
 func newQueries(dialect string) queries {
 	// SQLite reports the new id through LastInsertId, cheaper than RETURNING's result rows;
 	// PostgreSQL has no LastInsertId.
-	returning := ""
+	returning, returningSeq := "", ""
 	if dialect == DialectPostgres {
-		returning = " RETURNING id"
+		returning, returningSeq = " RETURNING id", " RETURNING last_seq"
 	}
 	return queries{
 		// The conflict target names the partial unique index, so a resend with a known
@@ -42,9 +43,12 @@ func newQueries(dialect string) queries {
 		// Takes n numbers from the room's sequence and counts the messages. On PostgreSQL the
 		// row lock it takes is the room's write lock until commit (see claimSeqs).
 		// Times are UTC everywhere, so on SQLite the text comparison orders them correctly.
+		// SQLite runs it without RETURNING, which buffers its output in a temporary table and
+		// cost more than reading last_seq first: SQLite has one writer, so the read cannot race.
 		claimSeqs: rebind(dialect, `UPDATE rooms SET last_seq = last_seq + ?, message_count = message_count + ?,
 			last_message_at = CASE WHEN last_message_at IS NULL OR last_message_at < ? THEN ? ELSE last_message_at END
-			WHERE id = ? RETURNING last_seq`),
+			WHERE id = ?`+returningSeq),
+		lastSeq:  `SELECT last_seq FROM rooms WHERE id = ?`,
 		uncount:  rebind(dialect, `UPDATE rooms SET message_count = message_count - ? WHERE id = ? AND message_count >= ?`),
 		allocIDs: `SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)`,
 		insertMany: `INSERT INTO messages (id, room_id, seq, user_id, body, client_id, created_at)
@@ -143,7 +147,11 @@ func (s *Store) saveTx(ctx context.Context, ps *hotStmts, batch []*models.Messag
 	// duplicates of the first (resend), and take no seq.
 	send, resend := firstOfEachClientID(batch)
 
-	claims, err := claimSeqs(sctx, tx.StmtContext(sctx, ps.claimSeqs), batch, send, created)
+	var readSeq *sql.Stmt
+	if ps.lastSeq != nil {
+		readSeq = tx.StmtContext(sctx, ps.lastSeq)
+	}
+	claims, err := claimSeqs(sctx, tx.StmtContext(sctx, ps.claimSeqs), readSeq, batch, send, created)
 	if err != nil {
 		return err
 	}
@@ -218,8 +226,9 @@ func firstOfEachClientID(batch []*models.Message) (send, repeats []int) {
 // messages. On PostgreSQL the UPDATE's row lock is what keeps a room's messages in order:
 // a concurrent batch for the same room waits for this one's commit, so a room's seqs and ids
 // commit in increasing order and a reader never sees seq n+1 before seq n. Taking the locks in
-// id order means two batches cannot deadlock. SQLite has one writer.
-func claimSeqs(ctx context.Context, claim *sql.Stmt, batch []*models.Message, send []int, created []time.Time) ([]roomClaim, error) {
+// id order means two batches cannot deadlock. SQLite has one writer, so there readSeq reads
+// last_seq and claim updates without RETURNING.
+func claimSeqs(ctx context.Context, claim, readSeq *sql.Stmt, batch []*models.Message, send []int, created []time.Time) ([]roomClaim, error) {
 	claims := make([]roomClaim, 0, 1)
 	for _, i := range send {
 		roomID, at := batch[i].RoomID, created[i]
@@ -236,10 +245,19 @@ func claimSeqs(ctx context.Context, claim *sql.Stmt, batch []*models.Message, se
 	for i := range claims {
 		c := &claims[i]
 		var last int64
-		if err := claim.QueryRowContext(ctx, c.count, c.count, c.last, c.last, c.roomID).Scan(&last); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return nil, fmt.Errorf("room %d: %w", c.roomID, ErrNotFound)
+		var err error
+		if readSeq != nil {
+			if err = readSeq.QueryRowContext(ctx, c.roomID).Scan(&last); err == nil {
+				last += c.count
+				_, err = claim.ExecContext(ctx, c.count, c.count, c.last, c.last, c.roomID)
 			}
+		} else {
+			err = claim.QueryRowContext(ctx, c.count, c.count, c.last, c.last, c.roomID).Scan(&last)
+		}
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("room %d: %w", c.roomID, ErrNotFound)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("room %d: claim seqs: %w", c.roomID, err)
 		}
 		c.next = last - c.count + 1
@@ -374,6 +392,7 @@ func (s *Store) insertMessage(ctx context.Context, insert *sql.Stmt, m *models.M
 // hotStmts are SaveMessages' statements, prepared once on the writer pool.
 type hotStmts struct {
 	insertMessage, messageByClient, claimSeqs, uncount *sql.Stmt
+	lastSeq                                            *sql.Stmt // SQLite only
 	allocIDs, insertMany                               *sql.Stmt // PostgreSQL only
 }
 
@@ -401,6 +420,8 @@ func (s *Store) hotStatements(ctx context.Context) (*hotStmts, error) {
 	}
 	if s.dialect == DialectPostgres {
 		targets = append(targets, target{&ps.allocIDs, s.q.allocIDs}, target{&ps.insertMany, s.q.insertMany})
+	} else {
+		targets = append(targets, target{&ps.lastSeq, s.q.lastSeq})
 	}
 	for _, t := range targets {
 		st, err := s.writerSQL.PrepareContext(ctx, t.q)
@@ -415,7 +436,7 @@ func (s *Store) hotStatements(ctx context.Context) (*hotStmts, error) {
 }
 
 func (ps *hotStmts) close() {
-	for _, st := range []*sql.Stmt{ps.insertMessage, ps.messageByClient, ps.claimSeqs, ps.uncount, ps.allocIDs, ps.insertMany} {
+	for _, st := range []*sql.Stmt{ps.insertMessage, ps.messageByClient, ps.claimSeqs, ps.uncount, ps.lastSeq, ps.allocIDs, ps.insertMany} {
 		if st != nil {
 			_ = st.Close()
 		}
