@@ -179,6 +179,27 @@ func (c *Conn) dispatch(ev *layer.Event, now time.Time) {
 	}
 }
 
+// dispatchWaiting handles first (if any) and up to 256 more events already in the mailbox,
+// reading the clock once.
+func (c *Conn) dispatchWaiting(first *layer.Event) {
+	var now time.Time
+	if first != nil {
+		now = time.Now()
+		c.dispatch(first, now)
+	}
+	for i := 0; i < 256; i++ {
+		select {
+		case ev := <-c.mailbox.C:
+			if now.IsZero() {
+				now = time.Now()
+			}
+			c.dispatch(ev, now)
+		default:
+			return
+		}
+	}
+}
+
 // maxKeptWriteBuffer is the largest write buffer a connection keeps between bursts; a bigger
 // one is dropped so that a quiet connection holds no more memory than it needs.
 const maxKeptWriteBuffer = 64 << 10
@@ -196,26 +217,18 @@ func (c *Conn) writeLoop() {
 	var buf []byte
 	for {
 		sendPing := false
+		var first *layer.Event
 		select {
 		case <-c.wake:
-		case ev := <-c.mailbox.C:
-			now := time.Now()
-			c.dispatch(ev, now)
-			// Take what else is already waiting so it goes out in this round.
-		drain:
-			for i := 0; i < 256; i++ {
-				select {
-				case ev := <-c.mailbox.C:
-					c.dispatch(ev, now)
-				default:
-					break drain
-				}
-			}
+		case first = <-c.mailbox.C:
 		case <-ping.C:
 			sendPing = true
 		case <-c.readerDone:
 			return
 		}
+		// Whatever woke the writer, take the events already waiting too, so that a sender's
+		// ack (queued) and its own broadcast (an event) go out in one write.
+		c.dispatchWaiting(first)
 		var r round
 		frames, r = c.takeQueue(frames)
 		buf = buf[:0]
