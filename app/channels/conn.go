@@ -200,9 +200,14 @@ func (c *Conn) dispatchWaiting(first *layer.Event) {
 	}
 }
 
-// maxKeptWriteBuffer is the largest write buffer a connection keeps between bursts; a bigger
-// one is dropped so that a quiet connection holds no more memory than it needs.
+// maxKeptWriteBuffer is the largest write buffer returned to writeBuffers; a bigger one
+// (a burst of catch-up) is left to the garbage collector.
 const maxKeptWriteBuffer = 64 << 10
+
+// writeBuffers lends each round's write buffer: a connection holds one only while it writes,
+// so an idle connection keeps none (it kept the largest round it ever had, a presence list of
+// a big room say, until this pool).
+var writeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
 // writeLoop is the only goroutine that writes to the socket: data frames, pings, pongs and
 // close frames alike, all encoded into one buffer and written with one call per round. It
@@ -214,7 +219,6 @@ func (c *Conn) writeLoop() {
 	defer ping.Stop()
 	netConn := c.ws.NetConn()
 	var frames [][]byte
-	var buf []byte
 	for {
 		sendPing := false
 		var first *layer.Event
@@ -231,7 +235,8 @@ func (c *Conn) writeLoop() {
 		c.dispatchWaiting(first)
 		var r round
 		frames, r = c.takeQueue(frames)
-		buf = buf[:0]
+		pooled := writeBuffers.Get().(*[]byte)
+		buf := (*pooled)[:0]
 		if r.pong != nil {
 			buf = appendFrame(buf, opPong, r.pong)
 		}
@@ -264,8 +269,9 @@ func (c *Conn) writeLoop() {
 			}
 			c.server.writes.Add(1)
 		}
-		if cap(buf) > maxKeptWriteBuffer {
-			buf = nil
+		if cap(buf) <= maxKeptWriteBuffer {
+			*pooled = buf
+			writeBuffers.Put(pooled)
 		}
 		if r.closing {
 			// The reader now waits a moment for the peer's close frame, then ends.

@@ -74,6 +74,10 @@ func (s *Server) Route(factory Factory) fiber.Handler {
 		HandshakeTimeout: upgradeTimeout,
 		ReadBufferSize:   1024,
 		WriteBufferSize:  1024,
+		// The writer goroutine encodes frames itself and writes to the socket directly, so
+		// the library's own write buffer is needed only for the rare control frame it sends:
+		// pooled, an idle connection holds none.
+		WriteBufferPool: &sync.Pool{},
 		RecoverHandler: func(conn *websocket.Conn) {
 			if r := recover(); r != nil {
 				s.log.Error("websocket handler panic", "panic", r)

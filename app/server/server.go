@@ -133,6 +133,10 @@ func (s *Server) build(assets Assets) error {
 		BodyLimit:   1 << 20,
 		ReadTimeout: 30 * time.Second,
 		IdleTimeout: 2 * time.Minute,
+		// Read and write buffers go back to their pools between requests, and a websocket
+		// handshake hands its socket over without fasthttp's 4 KiB read buffer (the websocket
+		// has its own): about 4 KiB less per open socket.
+		ReduceMemoryUsage: true,
 	})
 	staff := admin.New(admin.Deps{
 		Store: s.Store, Layer: s.Layer, Rooms: s.chat, Connections: s.Sockets, View: pages.View, Log: s.log,
