@@ -58,7 +58,17 @@ type Store struct {
 	writerSQL *sql.DB                  // the writer's pool, for SaveMessages' prepared statements
 	hot       atomic.Pointer[hotStmts] // prepared on first SaveMessages
 	hotMu     sync.Mutex
+
+	checkpointer    *sql.DB       // SQLite file: the connection that checkpoints the WAL
+	stopCheckpoints chan struct{} // closed by Close
+	checkpointsDone chan struct{}
 }
+
+// checkpointEvery is how often the WAL is checkpointed on SQLite. SQLite would otherwise
+// checkpoint inside a committing transaction every 1,000 pages, and a checkpoint syncs the
+// database file: the publisher then stalls for the length of an fsync, and every message
+// waiting behind it sees that as latency.
+const checkpointEvery = 200 * time.Millisecond
 
 // Open connects to databaseURL: "" means the SQLite file chat.db in the working directory; a
 // plain path, "sqlite:path", "sqlite://path" or "file:path" is SQLite; "postgres://" or
@@ -174,7 +184,47 @@ func openSQLite(databaseURL string) (*Store, error) {
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
 	rdb.SetConnMaxIdleTime(10 * time.Minute)
-	return newStore(writer, reader, DialectSQLite), nil
+
+	// Checkpoints move off the writer (see checkpointEvery) onto a connection of their own: a
+	// read-only one cannot checkpoint. If the writer's connection were ever reopened it would
+	// checkpoint by itself again, which is only slower.
+	ckptParams := url.Values{}
+	for k, v := range userQuery {
+		ckptParams[k] = v
+	}
+	setDefault(ckptParams, "_busy_timeout", "5000")
+	ckpt, err := sql.Open("sqlite3", base+"?"+ckptParams.Encode())
+	if err == nil {
+		ckpt.SetMaxOpenConns(1)
+		_, err = wdb.Exec("PRAGMA wal_autocheckpoint = 0")
+	}
+	if err != nil {
+		_ = rdb.Close()
+		_ = wdb.Close()
+		return nil, fmt.Errorf("store: open sqlite %q: %w", path, err)
+	}
+	s := newStore(writer, reader, DialectSQLite)
+	s.checkpointer = ckpt
+	s.stopCheckpoints, s.checkpointsDone = make(chan struct{}), make(chan struct{})
+	go s.checkpointLoop(ckpt)
+	return s, nil
+}
+
+// checkpointLoop copies the WAL into the database file every checkpointEvery, without
+// blocking the writer (PASSIVE); SQLite starts the WAL over at the next commit after a
+// complete one.
+func (s *Store) checkpointLoop(ckpt *sql.DB) {
+	defer close(s.checkpointsDone)
+	tick := time.NewTicker(checkpointEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stopCheckpoints:
+			return
+		case <-tick.C:
+			_, _ = ckpt.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+		}
+	}
 }
 
 // sqlitePath strips the accepted prefixes and splits off a query string.
@@ -265,6 +315,12 @@ func (s *Store) Close() error {
 		ps.close()
 	}
 	var errs []error
+	if ckpt := s.checkpointer; ckpt != nil {
+		s.checkpointer = nil // a second Close has nothing to stop
+		close(s.stopCheckpoints)
+		<-s.checkpointsDone
+		errs = append(errs, ckpt.Close())
+	}
 	// Readers close first: only a read-write connection can checkpoint, so with the writer
 	// closing last SQLite folds the WAL into the database and removes it, leaving one clean file.
 	pools := s.pools()

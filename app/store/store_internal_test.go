@@ -4,7 +4,11 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
+
+	"chat/models"
 )
 
 func TestSQLitePath(t *testing.T) {
@@ -128,5 +132,58 @@ func TestRebind(t *testing.T) {
 	}
 	if got := rebind(DialectSQLite, "a = ?"); got != "a = ?" {
 		t.Errorf("rebind sqlite = %q", got)
+	}
+}
+
+// The WAL is checkpointed in the background while the store stays open: SQLite's own
+// checkpoints inside a commit are off, and the rows still reach the database file.
+func TestCheckpointsRunInTheBackground(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ckpt.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := context.Background()
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var auto int
+	if err := s.writerSQL.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != 0 {
+		t.Fatalf("writer's wal_autocheckpoint = %d, %v; want 0 (checkpoints off the commit path)", auto, err)
+	}
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.CreateUser(ctx, "alice", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.GetOrCreateRoom(ctx, "lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := make([]*models.Message, 500)
+	for i := range batch {
+		batch[i] = &models.Message{RoomID: r.ID, UserID: u.ID, Body: strings.Repeat("x", 200)}
+	}
+	if _, err := s.SaveMessages(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	// The database file grows once a checkpoint has copied the pages out of the WAL.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		after, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.Size() > before.Size()+50_000 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("database file still %d bytes (was %d) 10 s after the writes: no checkpoint ran", after.Size(), before.Size())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
