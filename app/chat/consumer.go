@@ -178,33 +178,40 @@ func (c *Consumer) catchUp(conn *channels.Conn, sinceID, sinceSeq int64) error {
 	if sinceID < 0 {
 		return c.replay(conn, sinceSeq, 0)
 	}
-	ctx := conn.Context()
-	if c.roomID == 0 {
-		if sinceID > 0 {
-			return conn.SendJSON(map[string]any{"type": TypeReload, "reason": "unknown_position"})
-		}
-		return c.replay(conn, 0, sinceID)
-	}
-	// The newest id bounds since: a page that remembers a later id (the database was
-	// restored, say) does not know where it is.
-	newest, err := c.app.Store.MessagesBefore(ctx, c.roomID, 1<<63-1, 1)
+	seq, known, err := c.seqAtID(conn.Context(), sinceID)
 	if err != nil {
 		return errUnavailable
 	}
-	if len(newest) == 0 && sinceID > 0 || len(newest) > 0 && sinceID > newest[0].ID {
-		return conn.SendJSON(map[string]any{"type": TypeReload, "reason": "unknown_position"})
-	}
-	var seq int64
-	if sinceID > 0 {
-		at, err := c.app.Store.MessagesBefore(ctx, c.roomID, sinceID+1, 1)
-		if err != nil {
-			return errUnavailable
-		}
-		if len(at) > 0 {
-			seq = at[0].Seq
-		}
+	if !known {
+		return sendReload(conn, "unknown_position")
 	}
 	return c.replay(conn, seq, sinceID)
+}
+
+// seqAtID returns the seq of the newest message with an id up to id (0 when there is none);
+// known is false when id is beyond the room's newest message (a restored database, say).
+func (c *Consumer) seqAtID(ctx context.Context, id int64) (seq int64, known bool, err error) {
+	if id == 0 {
+		return 0, true, nil
+	}
+	if c.roomID == 0 {
+		return 0, false, nil
+	}
+	newest, err := c.app.Store.MessagesBefore(ctx, c.roomID, 1<<63-1, 1)
+	if err != nil || len(newest) == 0 || id > newest[0].ID {
+		return 0, false, err
+	}
+	at, err := c.app.Store.MessagesBefore(ctx, c.roomID, id+1, 1)
+	if err != nil || len(at) == 0 {
+		return 0, err == nil, err
+	}
+	return at[0].Seq, true, nil
+}
+
+// sendReload tells the client to reload the page: it missed too much, or its position is
+// not one the room has.
+func sendReload(conn *channels.Conn, reason string) error {
+	return conn.SendJSON(map[string]any{"type": TypeReload, "reason": reason})
 }
 
 // replay sends the room's messages after sinceSeq, then a catchup frame saying up to which seq
@@ -219,7 +226,7 @@ func (c *Consumer) replay(conn *channels.Conn, sinceSeq, lastID int64) error {
 	}
 	if roomID == 0 {
 		if sinceSeq > 0 {
-			return conn.SendJSON(map[string]any{"type": TypeReload, "reason": "unknown_position"})
+			return sendReload(conn, "unknown_position")
 		}
 		return conn.SendJSON(catchupFrame{Type: TypeCatchup, LastID: lastID})
 	}
@@ -229,10 +236,10 @@ func (c *Consumer) replay(conn *channels.Conn, sinceSeq, lastID int64) error {
 		return errUnavailable
 	}
 	if sinceSeq > through {
-		return conn.SendJSON(map[string]any{"type": TypeReload, "reason": "unknown_position"})
+		return sendReload(conn, "unknown_position")
 	}
 	if len(missed) > limit {
-		return conn.SendJSON(map[string]any{"type": TypeReload, "reason": "too_many_missed"})
+		return sendReload(conn, "too_many_missed")
 	}
 	for i := range missed {
 		if err := conn.Send(appendMessageFrame(nil, &missed[i])); err != nil {
@@ -240,12 +247,10 @@ func (c *Consumer) replay(conn *channels.Conn, sinceSeq, lastID int64) error {
 		}
 		lastID = missed[i].ID
 	}
-	// Live copies of what was just sent are dropped; the writer goroutine reads this.
-	for {
-		cur := c.lastSent.Load()
-		if through <= cur || c.lastSent.CompareAndSwap(cur, through) {
-			break
-		}
+	// Live copies of what was just sent are dropped. Only this (reader) goroutine stores it;
+	// the writer goroutine reads it.
+	if through > c.lastSent.Load() {
+		c.lastSent.Store(through)
 	}
 	return conn.SendJSON(catchupFrame{Type: TypeCatchup, Count: len(missed), LastID: lastID, LastSeq: through})
 }
