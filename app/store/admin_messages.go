@@ -238,8 +238,32 @@ func (s *Store) AdminDeleteMessages(ctx context.Context, f MessageFilter, limit 
 	var deleted []models.Message
 	err := s.writer.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		deleted = deleted[:0]
-		rows, err := tx.Raw("DELETE FROM messages WHERE id IN (SELECT m.id FROM "+from+" WHERE "+where+
-			" ORDER BY "+id+" DESC LIMIT ?) RETURNING id, room_id", append(args, limit)...).Rows()
+		// Pick the messages, then lock their rooms in id order, then delete: rooms before
+		// messages, as SaveMessages and DeleteMessage do, so none of them deadlock on
+		// PostgreSQL. (SQLite has one writer.)
+		var picked []models.Message
+		if err := tx.Raw("SELECT m.id, m.room_id FROM "+from+" WHERE "+where+" ORDER BY "+id+" DESC LIMIT ?",
+			append(args, limit)...).Scan(&picked).Error; err != nil {
+			return err
+		}
+		if len(picked) == 0 {
+			return nil
+		}
+		ids := make([]int64, len(picked))
+		var roomIDs []int64
+		for i, m := range picked {
+			ids[i] = m.ID
+			if !slices.Contains(roomIDs, m.RoomID) {
+				roomIDs = append(roomIDs, m.RoomID)
+			}
+		}
+		slices.Sort(roomIDs)
+		if s.dialect == DialectPostgres {
+			if err := tx.Exec("SELECT id FROM rooms WHERE id IN ? ORDER BY id FOR UPDATE", roomIDs).Error; err != nil {
+				return err
+			}
+		}
+		rows, err := tx.Raw("DELETE FROM messages WHERE id IN ? RETURNING id, room_id", ids).Rows()
 		if err != nil {
 			return err
 		}
@@ -256,20 +280,11 @@ func (s *Store) AdminDeleteMessages(ctx context.Context, f MessageFilter, limit 
 		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return err
 		}
-		if len(deleted) == 0 {
-			return nil
-		}
-		roomIDs := make([]int64, 0, len(perRoom))
-		for id := range perRoom {
-			roomIDs = append(roomIDs, id)
-		}
-		// In id order, as SaveMessages locks rooms, so the two cannot deadlock on PostgreSQL.
-		slices.Sort(roomIDs)
-		for _, id := range roomIDs {
-			n := perRoom[id]
-			if err := tx.Exec("UPDATE rooms SET message_count = CASE WHEN message_count > ? THEN message_count - ? ELSE 0 END WHERE id = ?",
-				n, n, id).Error; err != nil {
-				return err
+		for _, roomID := range roomIDs {
+			if n := perRoom[roomID]; n > 0 {
+				if err := tx.Exec(decrementRoom, n, n, roomID).Error; err != nil {
+					return err
+				}
 			}
 		}
 		var rooms []models.Room

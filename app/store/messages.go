@@ -86,7 +86,7 @@ type saved struct {
 // and each room's seqs increase in that order, and fills each message's ID, Seq and CreatedAt
 // (a zero CreatedAt becomes now). A message whose non-empty ClientID its user already sent
 // (earlier, or earlier in this batch) is not stored again: it gets the existing row's ID, Seq,
-// Body and CreatedAt and duplicate[i] is true. Rooms' last_seq, message_count and
+// Body and CreatedAt and duplicate[i] is true (with ID 0 if that row was deleted meanwhile). Rooms' last_seq, message_count and
 // last_message_at are updated once per room. On error nothing is stored and the messages are
 // left untouched.
 func (s *Store) SaveMessages(ctx context.Context, batch []*models.Message) (duplicate []bool, err error) {
@@ -101,9 +101,20 @@ func (s *Store) SaveMessages(ctx context.Context, batch []*models.Message) (dupl
 	if err != nil {
 		return nil, fmt.Errorf("store: save messages: %w", err)
 	}
-	out := make([]saved, len(batch))
-	if err := s.saveTx(ctx, ps, batch, out); err != nil {
-		return nil, fmt.Errorf("store: save messages: %w", err)
+	var out []saved
+	var known []int // rows whose client id turned out to be stored before this call
+	for attempt := 0; ; attempt++ {
+		out = make([]saved, len(batch))
+		err := s.saveTx(ctx, ps, batch, out, known, attempt < 2)
+		var sb *storedBefore
+		if errors.As(err, &sb) {
+			known = append(known, sb.rows...)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: save messages: %w", err)
+		}
+		break
 	}
 
 	duplicate = make([]bool, len(batch))
@@ -119,7 +130,17 @@ func (s *Store) SaveMessages(ctx context.Context, batch []*models.Message) (dupl
 	return duplicate, nil
 }
 
-func (s *Store) saveTx(ctx context.Context, ps *hotStmts, batch []*models.Message, out []saved) (err error) {
+// storedBefore is saveTx's answer, before anything commits, when rows' client ids were found
+// stored already: they took seqs that would stay unused, a gap every page of the room would
+// have to ask about. SaveMessages runs the batch again with those rows known. It is rare: a
+// page resending a message whose ack it missed.
+type storedBefore struct{ rows []int }
+
+func (e *storedBefore) Error() string { return "store: client ids stored before this batch" }
+
+// saveTx stores batch in one transaction. Rows in known are resends of stored messages; when
+// the insert finds others and retry is set, it rolls back and returns *storedBefore.
+func (s *Store) saveTx(ctx context.Context, ps *hotStmts, batch []*models.Message, out []saved, known []int, retry bool) (err error) {
 	tx, err := s.writerSQL.BeginTx(ctx, nil) // BEGIN IMMEDIATE on SQLite (_txlock)
 	if err != nil {
 		return err
@@ -146,6 +167,10 @@ func (s *Store) saveTx(ctx context.Context, ps *hotStmts, batch []*models.Messag
 	// A client id repeated within the batch is stored once; its later rows come back as
 	// duplicates of the first (resend), and take no seq.
 	send, resend := firstOfEachClientID(batch)
+	if len(known) > 0 {
+		send = slices.DeleteFunc(send, func(i int) bool { return slices.Contains(known, i) })
+		resend = append(resend, known...)
+	}
 
 	var readSeq *sql.Stmt
 	if ps.lastSeq != nil {
@@ -163,7 +188,7 @@ func (s *Store) saveTx(ctx context.Context, ps *hotStmts, batch []*models.Messag
 	}
 
 	// Insert; conflicted lists the rows that stored nothing because their client id was
-	// stored before this batch. Their seqs stay unused, like a deleted message's.
+	// stored before this batch.
 	var conflicted []int
 	if s.dialect == DialectPostgres && len(send) > 1 {
 		conflicted, err = insertManyPostgres(sctx, tx, ps, batch, send, seqs, created, out)
@@ -173,7 +198,11 @@ func (s *Store) saveTx(ctx context.Context, ps *hotStmts, batch []*models.Messag
 	if err != nil {
 		return err
 	}
+	if len(conflicted) > 0 && retry {
+		return &storedBefore{rows: conflicted}
+	}
 	if len(conflicted) > 0 {
+		// A concurrent batch stored the same client id between two attempts: keep the gap.
 		if err := uncount(sctx, tx.StmtContext(sctx, ps.uncount), batch, conflicted); err != nil {
 			return err
 		}
@@ -186,7 +215,12 @@ func (s *Store) saveTx(ctx context.Context, ps *hotStmts, batch []*models.Messag
 		for _, i := range resend {
 			m := batch[i]
 			o := saved{dup: true}
-			if err := byClient.QueryRowContext(sctx, m.UserID, m.ClientID).Scan(&o.id, &o.seq, &o.body, &o.createdAt); err != nil {
+			err := byClient.QueryRowContext(sctx, m.UserID, m.ClientID).Scan(&o.id, &o.seq, &o.body, &o.createdAt)
+			if errors.Is(err, sql.ErrNoRows) {
+				out[i] = o // deleted since: a duplicate with no id, never stored again
+				continue
+			}
+			if err != nil {
 				return fmt.Errorf("message %d: find client id %q: %w", i, m.ClientID, err)
 			}
 			o.createdAt = o.createdAt.UTC()
@@ -534,16 +568,17 @@ func (s *Store) DeleteMessage(ctx context.Context, id int64) (*models.Message, e
 		if err != nil {
 			return err
 		}
+		// The room first, as SaveMessages and the admin's bulk delete lock it: a resend of this
+		// very message racing the delete then waits for it instead of deadlocking (PostgreSQL).
+		if err := tx.Exec(decrementRoom, 1, 1, m.RoomID).Error; err != nil {
+			return err
+		}
 		res := tx.Exec("DELETE FROM messages WHERE id = ?", id)
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
-			return ErrNotFound // deleted by a concurrent transaction (PostgreSQL)
-		}
-		if err := tx.Exec("UPDATE rooms SET message_count = message_count - 1 WHERE id = ? AND message_count > 0",
-			m.RoomID).Error; err != nil {
-			return err
+			return ErrNotFound // deleted by a concurrent transaction (PostgreSQL); rolls back
 		}
 		msg = m
 		return nil
@@ -556,6 +591,9 @@ func (s *Store) DeleteMessage(ctx context.Context, id int64) (*models.Message, e
 	}
 	return msg, nil
 }
+
+// decrementRoom takes n messages off a room's count; it always writes the row, so it locks it.
+const decrementRoom = `UPDATE rooms SET message_count = CASE WHEN message_count > ? THEN message_count - ? ELSE 0 END WHERE id = ?`
 
 func (s *Store) messageByID(ctx context.Context, db *gorm.DB, id int64) (*models.Message, error) {
 	msgs, err := s.queryMessagesOn(ctx, db, messageSelect+`WHERE m.id = ?`, id)

@@ -34,21 +34,27 @@ func TestMessageSeqs(t *testing.T) {
 		if got := seqsOf(next); fmt.Sprint(got) != "[3 3]" {
 			t.Errorf("second batch seqs = %v, want [3 3]", got)
 		}
-		// A resend of a stored message gets its number back.
+		// A resend of a stored message gets its number back and leaves no unused number, alone
+		// or in a batch with new messages of the same room.
 		resend := msg(a, alice, "a1", "c-1")
 		if dup := mustSave(t, s, resend); !dup[0] || resend.Seq != 1 {
 			t.Errorf("resend = dup %v seq %d, want the stored seq 1", dup[0], resend.Seq)
 		}
-		for room, want := range map[string]int64{"a": 3, "b": 3} {
+		mixed := []*models.Message{msg(a, alice, "a4", ""), msg(a, alice, "a1 once more", "c-1"), msg(a, alice, "a5", "c-5")}
+		dup := mustSave(t, s, mixed...)
+		if got := seqsOf(mixed); fmt.Sprint(got, dup) != "[4 1 5] [false true false]" {
+			t.Errorf("mixed batch seqs %v duplicates %v, want [4 1 5] [false true false]", got, dup)
+		}
+		for room, want := range map[string]int64{"a": 5, "b": 3} {
 			r, err := s.RoomByName(ctx, room)
-			if err != nil || r.MessageCount != 3 || r.LastSeq < want {
-				t.Errorf("room %s = %+v, %v; want 3 messages, last_seq at least %d", room, r, err, want)
+			if err != nil || r.MessageCount != want || r.LastSeq != want {
+				t.Errorf("room %s = %+v, %v; want %d messages and last_seq %d", room, r, err, want, want)
 			}
 		}
 		// Reads carry the number.
 		got, err := s.RecentMessages(ctx, a.ID, 10)
-		if err != nil || fmt.Sprint(seqsOfValues(got)) != "[1 2 3]" {
-			t.Errorf("RecentMessages seqs = %v, %v; want [1 2 3]", seqsOfValues(got), err)
+		if err != nil || fmt.Sprint(seqsOfValues(got)) != "[1 2 3 4 5]" {
+			t.Errorf("RecentMessages seqs = %v, %v; want [1 2 3 4 5]", seqsOfValues(got), err)
 		}
 	})
 }
