@@ -45,6 +45,8 @@
   let seq = parseInt(chat.dataset.lastSeq, 10) || 0;
   const aheadSeqs = new Set(); // seqs received above seq+1
   let gapTimer = null;
+  let gapFrom = -1; // the seq the open gap follows: a gap is timed from when it opened
+  const deletedIds = new Set(); // a gap's replay may carry a message deleted meanwhile
 
   const $ = (id) => document.getElementById(id);
   const statusEl = $("status");
@@ -337,8 +339,14 @@
   function advanceSeq() {
     while (aheadSeqs.has(seq + 1)) { aheadSeqs.delete(seq + 1); seq++; }
     for (const s of aheadSeqs) if (s <= seq) aheadSeqs.delete(s);
-    if (aheadSeqs.size === 0) { clearTimeout(gapTimer); gapTimer = null; return; }
-    if (!gapTimer) gapTimer = setTimeout(checkGap, GAP_WAIT_MS);
+    if (aheadSeqs.size === 0) { clearTimeout(gapTimer); gapTimer = null; gapFrom = -1; return; }
+    // A gap that moved on (its first missing message arrived, a later one is missing) is a
+    // new gap: it gets its own moment to fill by itself before the page asks.
+    if (gapFrom !== seq) {
+      clearTimeout(gapTimer);
+      gapFrom = seq;
+      gapTimer = setTimeout(checkGap, GAP_WAIT_MS);
+    }
   }
 
   function checkGap() {
@@ -360,7 +368,7 @@
   // shown was swapped for the server's version, and "" when nothing changed.
   function upsertMessage(m) {
     const id = Number(m.id) || 0;
-    if (!id) return "";
+    if (!id || deletedIds.has(id)) return "";
     const p = m.client_id ? pending.get(m.client_id) : null;
     if (p) {
       // our own message came back: the confirmed node replaces the optimistic one
@@ -410,8 +418,9 @@
   function onAck(frame) {
     const p = pending.get(frame.client_id);
     const id = Number(frame.id) || 0;
-    if (!p || !id) return;
-    noteSeq(frame.seq); // shown from here on, whether or not its broadcast arrives
+    if (!p) return;
+    if (!id) { settle(p); p.li.remove(); regroup(); return; } // a resend of a message deleted since
+    if (!frame.duplicate) noteSeq(frame.seq); // shown from here on, whether or not its broadcast arrives
     settle(p);
     if (byId.has(id)) { p.li.remove(); return; }
     const li = p.li;
@@ -469,6 +478,7 @@
 
   function onDelete(frame) {
     const id = Number(frame.id);
+    deletedIds.add(id);
     edits.delete(id);
     const li = byId.get(id);
     if (!li) return;
@@ -481,6 +491,7 @@
   }
 
   function onError(frame) {
+    if (frame.in_reply_to === "catchup") return; // the gap check asks again by itself
     const text = errorText(frame);
     const p = frame.client_id ? pending.get(frame.client_id) : null;
     if (p) {

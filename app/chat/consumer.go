@@ -513,19 +513,23 @@ const fillEvery = 250 * time.Millisecond
 // receiveCatchup answers a page that saw a gap in the seqs: the messages after since_seq and
 // a catchup frame, as on reconnect, without reconnecting.
 func (c *Consumer) receiveCatchup(conn *channels.Conn, in *inbound) error {
+	fail := func(e errorFrame) error {
+		e.InReplyTo = TypeCatchup
+		return c.fail(conn, e)
+	}
 	if in.SinceSeq == nil || *in.SinceSeq < 0 {
-		return c.fail(conn, newError(CodeInvalidSeq, "since_seq must be a message seq (a whole number, 0 or more)", ""))
+		return fail(newError(CodeInvalidSeq, "since_seq must be a message seq (a whole number, 0 or more)", ""))
 	}
 	now := time.Now()
 	if wait := fillEvery - now.Sub(c.lastFill); wait > 0 {
 		e := newError(CodeRateLimited, "catch-up requests are limited to one every 250 ms", "")
 		e.RetryAfterMS = max(1, wait.Milliseconds())
-		return c.fail(conn, e)
+		return fail(e)
 	}
 	c.lastFill = now
 	err := c.replay(conn, *in.SinceSeq, 0)
 	if errors.Is(err, errUnavailable) {
-		return c.fail(conn, newError(CodeStoreFailed, "catch-up is unavailable; try again", ""))
+		return fail(newError(CodeStoreFailed, "catch-up is unavailable; try again", ""))
 	}
 	if errors.Is(err, channels.ErrClosed) || errors.Is(err, channels.ErrQueueFull) {
 		return nil

@@ -88,6 +88,8 @@ type errorFrame struct {
 	Detail       string `json:"detail"`
 	ClientID     string `json:"client_id,omitempty"`
 	RetryAfterMS int64  `json:"retry_after_ms,omitempty"`
+	// InReplyTo names the request type for errors a client handles quietly ("catchup").
+	InReplyTo string `json:"in_reply_to,omitempty"`
 }
 
 // ackFrame confirms a stored message to its sender.

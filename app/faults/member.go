@@ -112,6 +112,7 @@ func (m *Member) fillGaps() {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	var gapSince, asked time.Time
+	gapFrom := int64(-1) // the contiguous seq the open gap follows: a gap is timed from when it opened
 	for {
 		select {
 		case <-m.stop:
@@ -123,11 +124,11 @@ func (m *Member) fillGaps() {
 		m.mu.Unlock()
 		now := time.Now()
 		if highest <= contiguous {
-			gapSince = time.Time{}
+			gapSince, gapFrom = time.Time{}, -1
 			continue
 		}
-		if gapSince.IsZero() {
-			gapSince = now
+		if gapFrom != contiguous {
+			gapSince, gapFrom = now, contiguous
 		}
 		if now.Sub(gapSince) < time.Second || now.Sub(asked) < time.Second {
 			continue

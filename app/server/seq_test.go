@@ -109,8 +109,8 @@ func TestSeqCatchupRequest(t *testing.T) {
 	}
 	// At most one every 250 ms.
 	a.send(map[string]any{"type": "catchup", "since_seq": 0})
-	if e := a.expectError("rate_limited"); featNum(e, "retry_after_ms") <= 0 {
-		t.Fatalf("rate limit without retry_after_ms: %v", e)
+	if e := a.expectError("rate_limited"); featNum(e, "retry_after_ms") <= 0 || e.Str("in_reply_to") != "catchup" {
+		t.Fatalf("rate limit without retry_after_ms or in_reply_to: %v", e)
 	}
 
 	for _, tt := range []struct {
@@ -126,8 +126,13 @@ func TestSeqCatchupRequest(t *testing.T) {
 		if err := a.sock.Conn.WriteMessage(1, []byte(tt.frame)); err != nil {
 			t.Fatal(err)
 		}
-		if e := a.expectError(tt.code); e.Str("detail") == "" {
+		e := a.expectError(tt.code)
+		if e.Str("detail") == "" {
 			t.Errorf("%s: error without detail: %v", tt.name, e)
+		}
+		// Errors of a well-formed catchup request say so, so a page can handle them quietly.
+		if want := map[bool]string{true: "catchup", false: ""}[tt.code != "invalid_frame"]; e.Str("in_reply_to") != want {
+			t.Errorf("%s: in_reply_to %q, want %q", tt.name, e.Str("in_reply_to"), want)
 		}
 	}
 	// Ahead of the room.
