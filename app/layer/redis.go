@@ -122,6 +122,11 @@ type Redis struct {
 	presPfx   string // presence sorted set of a group, before its name
 	groupsKey string // set of the groups that have presence (not <prefix>:presence:groups: a group may be called "groups")
 
+	// unsent holds the groups a group send could not publish to: once Redis takes publishes
+	// again, each gets a resync message (see resyncUnsent).
+	unsentMu sync.Mutex
+	unsent   map[string]struct{}
+
 	subMu  sync.RWMutex
 	ps     *redis.PubSub
 	subs   map[string]*subscription // groups this node has local members in
@@ -135,9 +140,10 @@ type Redis struct {
 	waiters map[string]chan struct{} // ping and pong tokens awaited
 	tokens  atomic.Uint64
 
-	health atomic.Pointer[healthState]
-	probe  chan struct{} // asks the health loop for a round now
-	resets atomic.Uint64 // pub/sub connections replaced by the health check
+	health  atomic.Pointer[healthState]
+	probe   chan struct{} // asks the health loop for a round now
+	resets  atomic.Uint64 // pub/sub connections replaced by the health check
+	resyncs atomic.Uint64 // resync messages published for groups a send could not reach
 
 	groupSends atomic.Uint64
 	bufs       sync.Pool // *[]byte envelope buffers
@@ -189,6 +195,7 @@ func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 		presPfx:   opts.Prefix + ":presence:",
 		groupsKey: opts.Prefix + ":presence-groups",
 		subs:      make(map[string]*subscription),
+		unsent:    make(map[string]struct{}),
 		issued:    make(map[string]bool),
 		probe:     make(chan struct{}, 1),
 		waiters:   make(map[string]chan struct{}),
@@ -426,9 +433,46 @@ func (r *Redis) GroupSend(ctx context.Context, group string, ev *Event) error {
 		_, _ = r.syncSub(ctx, group) // GroupExpiry pruned the last local member
 	}
 	if _, err := r.publish(ctx, r.groupKey(group), kindGroup, group, "", ev); err != nil {
+		r.noteUnsent(group)
 		return fmt.Errorf("layer: publishing to group %q: %w", group, err)
 	}
 	return nil
+}
+
+// maxUnsent bounds the groups remembered for a resync; past it the rest are not told (their
+// members still see the gap at the group's next message).
+const maxUnsent = 100_000
+
+func (r *Redis) noteUnsent(group string) {
+	r.unsentMu.Lock()
+	if len(r.unsent) < maxUnsent {
+		r.unsent[group] = struct{}{}
+	}
+	r.unsentMu.Unlock()
+}
+
+// resyncUnsent tells the other nodes' members of every group a send could not reach that
+// they missed events: it publishes a resync message to the group, and each receiving node
+// marks its local members as having missed events (a websocket closes with 1013, reconnects
+// and catches up from the database). Without it, a node cut off from Redis while its
+// subscribers elsewhere were not would leave them unaware of its last messages. The health
+// loop calls it after each round in which Redis took a publish.
+func (r *Redis) resyncUnsent(ctx context.Context) {
+	r.unsentMu.Lock()
+	groups := make([]string, 0, len(r.unsent))
+	for g := range r.unsent {
+		groups = append(groups, g)
+	}
+	r.unsentMu.Unlock()
+	for _, g := range groups {
+		if _, err := r.publishNow(ctx, r.groupKey(g), kindResync, g, "", nil); err != nil {
+			return // the next round tries again
+		}
+		r.unsentMu.Lock()
+		delete(r.unsent, g)
+		r.unsentMu.Unlock()
+		r.resyncs.Add(1)
+	}
 }
 
 // publish encodes an envelope once, in a pooled buffer, and PUBLISHes it; n is how many

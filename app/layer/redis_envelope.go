@@ -13,8 +13,8 @@ import (
 //	byte     version (envVersion)
 //	byte     kind (kindGroup, kindSend, ...)
 //	string   origin node id
-//	string   target: the group (kindGroup), the channel (kindSend, kindAdd, kindDiscard,
-//	         kindClose) or a ping token (kindPing)
+//	string   target: the group (kindGroup, kindResync), the channel (kindSend, kindAdd,
+//	         kindDiscard, kindClose) or a ping token (kindPing)
 //	then, for kindGroup and kindSend:
 //	string   event type
 //	varint   Seq
@@ -34,6 +34,7 @@ const (
 	kindDiscard = 'd' // GroupDiscard of a channel that lives on the receiving node
 	kindClose   = 'c' // CloseChannel of a channel that lives on the receiving node
 	kindPing    = 'p' // a node's health ping to itself
+	kindResync  = 'r' // the group's members missed events of the origin node: resynchronise
 )
 
 var errBadEnvelope = errors.New("layer: malformed envelope")
@@ -91,7 +92,7 @@ func decodeEnvelope(p string) (envelope, error) {
 		env.ev = &Event{Type: typ, Seq: seq, expiresAt: exp, Data: []byte(p[d.off:])}
 	case kindAdd, kindDiscard:
 		env.group = d.string()
-	case kindClose, kindPing:
+	case kindClose, kindPing, kindResync:
 	default:
 		return env, errBadEnvelope
 	}

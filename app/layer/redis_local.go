@@ -95,6 +95,22 @@ func (m *Memory) deliver(channel string, ev *Event) (found bool) {
 	return true
 }
 
+// overflowGroup marks the mailboxes of one group's members as having missed events.
+func (m *Memory) overflowGroup(group string) {
+	s := &m.shards[m.shardIndex(group)]
+	s.mu.RLock()
+	boxes := make([]*Mailbox, 0, len(s.groups[group]))
+	for _, mb := range s.groups[group] {
+		if mb.box != nil {
+			boxes = append(boxes, mb.box)
+		}
+	}
+	s.mu.RUnlock()
+	for _, b := range boxes {
+		b.overflow()
+	}
+}
+
 // overflowGroupMembers marks every mailbox that belongs to a group as having missed events.
 // The Redis layer calls it when its subscription broke: group messages from other nodes may
 // have been lost meanwhile, and a member whose owner closes on overflow (a websocket) then

@@ -250,6 +250,10 @@ func (r *Redis) handle(channel, payload string) {
 		if env.origin == r.opts.Node {
 			r.arrived(env.target)
 		}
+	case kindResync:
+		if group, ok := strings.CutPrefix(channel, r.groupPfx); ok && env.origin != r.opts.Node {
+			r.mem.overflowGroup(group)
+		}
 	}
 }
 
@@ -337,6 +341,7 @@ func (r *Redis) healthRound(ctx context.Context) error {
 		r.health.Store(&healthState{ok: old.ok, err: old.err})
 		r.reconcile(ctx)
 	}
+	r.resyncUnsent(ctx)
 	if n == 0 {
 		err = errors.New("nothing is subscribed to this node's channel")
 	} else {

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -687,6 +688,9 @@ func TestRedisUnreachable(t *testing.T) {
 		HealthInterval: 100 * time.Millisecond, PresenceTTL: ttl})
 	b := newRedisLayer(t, RedisOptions{Prefix: prefix, Node: "nodeb", PresenceTTL: ttl})
 	a1, b1 := joined(t, a, "room"), joined(t, b, "room")
+	// b1's owner, like a websocket, is told when the mailbox misses events.
+	var b1Missed atomic.Bool
+	b1.OnOverflow = func() { b1Missed.Store(true) }
 	if err := a.GroupSend(ctx, "room", event("before")); err != nil {
 		t.Fatal(err)
 	}
@@ -723,8 +727,20 @@ func TestRedisUnreachable(t *testing.T) {
 		t.Error("PresenceMembers returned no error during the outage")
 	}
 
+	if b1Missed.Load() {
+		t.Fatal("node b's member was marked as missing events before node a could say so")
+	}
+
 	proxy.restart(t)
 	eventually(t, 15*time.Second, "Healthy did not recover", func() bool { return a.Healthy() == nil })
+	// Node b's subscription never broke, so only node a knows that b1 missed "during": once
+	// Redis takes its publishes again, it tells b, and b1's owner learns it (a websocket then
+	// closes with 1013 and catches up from the database).
+	eventually(t, 15*time.Second, "node b's member was never told it missed node a's send", b1Missed.Load)
+	if n := a.resyncs.Load(); n != 2 {
+		t.Errorf("node a published %d resyncs, want 2 (room and room.2)", n)
+	}
+	b1 = joined(t, b, "room") // as the websocket reconnects
 	b2 := joined(t, b, "room.2")
 	for _, tc := range []struct {
 		from  *Redis
