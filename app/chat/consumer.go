@@ -35,6 +35,7 @@ type Store interface {
 type Limits struct {
 	MaxMessageChars int
 	CatchupLimit    int
+	CatchupEvery    time.Duration // least time between two catch-up requests on one socket
 	HistoryPageSize int
 	EditWindow      time.Duration // how long after sending an author may edit
 	MaxConnsPerUser int           // open sockets one account may hold (0: no limit)
@@ -506,10 +507,6 @@ func (a *App) BroadcastDelete(ctx context.Context, group string, id int64) error
 	return a.Layer.GroupSend(ctx, group, &layer.Event{Type: TypeDelete, Data: data})
 }
 
-// fillEvery is the least time between two catch-up requests a connection answers; a page
-// asks only when a gap in the seqs it received outlives a moment.
-const fillEvery = 250 * time.Millisecond
-
 // receiveCatchup answers a page that saw a gap in the seqs: the messages after since_seq and
 // a catchup frame, as on reconnect, without reconnecting.
 func (c *Consumer) receiveCatchup(conn *channels.Conn, in *inbound) error {
@@ -521,8 +518,11 @@ func (c *Consumer) receiveCatchup(conn *channels.Conn, in *inbound) error {
 		return fail(newError(CodeInvalidSeq, "since_seq must be a message seq (a whole number, 0 or more)", ""))
 	}
 	now := time.Now()
-	if wait := fillEvery - now.Sub(c.lastFill); wait > 0 {
-		e := newError(CodeRateLimited, "catch-up requests are limited to one every 250 ms", "")
+	// A page asks only when a gap outlives a second; the limit keeps a hostile client from
+	// turning the request into a flood of database reads.
+	if every := c.app.Limits.CatchupEvery; now.Sub(c.lastFill) < every {
+		wait := every - now.Sub(c.lastFill)
+		e := newError(CodeRateLimited, fmt.Sprintf("catch-up requests are limited to one every %s", every), "")
 		e.RetryAfterMS = max(1, wait.Milliseconds())
 		return fail(e)
 	}

@@ -33,6 +33,7 @@ type Config struct {
 	SendQueueBytes   int           // SEND_QUEUE_BYTES: bytes queued for one slow client before it is closed with 1013
 	HistoryPageSize  int           // HISTORY_PAGE_SIZE: messages rendered with the room page and per history page
 	CatchupLimit     int           // CATCHUP_LIMIT: most missed messages replayed on reconnect before asking for a reload
+	CatchupEvery     time.Duration // CATCHUP_EVERY: least time between two catch-up requests on one socket
 	PublishBatchSize int           // PUBLISH_BATCH_SIZE: most messages stored in one transaction (group commit)
 	PublishLinger    time.Duration // PUBLISH_LINGER: how long a busy publisher waits to fill a batch
 	EditWindow       time.Duration // EDIT_WINDOW: how long after sending an author may edit a message
@@ -64,6 +65,7 @@ func Defaults() Config {
 		SendQueueBytes:   1 << 20,
 		HistoryPageSize:  50,
 		CatchupLimit:     1000,
+		CatchupEvery:     250 * time.Millisecond,
 		PublishBatchSize: 256,
 		PublishLinger:    2 * time.Millisecond,
 		EditWindow:       15 * time.Minute,
@@ -157,6 +159,7 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 	num(&cfg.SendQueueBytes, "SEND_QUEUE_BYTES", "bytes queued for one client before it is closed with 1013")
 	num(&cfg.HistoryPageSize, "HISTORY_PAGE_SIZE", "messages per history page")
 	num(&cfg.CatchupLimit, "CATCHUP_LIMIT", "most messages replayed on reconnect")
+	dur(&cfg.CatchupEvery, "CATCHUP_EVERY", "least time between two catch-up requests on one socket")
 	num(&cfg.PublishBatchSize, "PUBLISH_BATCH_SIZE", "most messages stored per transaction")
 	dur(&cfg.PublishLinger, "PUBLISH_LINGER", "how long a busy publisher waits to fill a batch (0: never)")
 	dur(&cfg.EditWindow, "EDIT_WINDOW", "how long after sending a message its author may edit it")
@@ -205,6 +208,9 @@ func (c Config) validate() []string {
 	}
 	if c.BcryptCost < 4 || c.BcryptCost > 31 {
 		errs = append(errs, "BCRYPT_COST must be between 4 and 31")
+	}
+	if c.CatchupEvery < 0 {
+		errs = append(errs, "CATCHUP_EVERY must not be negative")
 	}
 	if c.PresenceTTL < 300*time.Millisecond {
 		errs = append(errs, "PRESENCE_TTL must be at least 300ms")

@@ -107,7 +107,7 @@ func (s *Server) build(assets Assets) error {
 		Store: s.Store, Layer: s.Layer, Publisher: s.Publisher, Log: s.log,
 		MessageLimiter: ratelimit.New(cfg.MessageRate, cfg.MessageBurst),
 		Limits: chat.Limits{
-			MaxMessageChars: cfg.MaxMessageChars, CatchupLimit: cfg.CatchupLimit,
+			MaxMessageChars: cfg.MaxMessageChars, CatchupLimit: cfg.CatchupLimit, CatchupEvery: cfg.CatchupEvery,
 			HistoryPageSize: cfg.HistoryPageSize, EditWindow: cfg.EditWindow,
 			MaxConnsPerUser: cfg.MaxConnsPerUser, MaxConnsPerIP: cfg.MaxConnsPerIP,
 		},
