@@ -35,6 +35,9 @@ type Env struct {
 	Server  *server.Server
 	BaseURL string // http://127.0.0.1:port
 	Addr    string // 127.0.0.1:port
+	// Log, when set, receives the server's logs (StartLogged); otherwise they are discarded,
+	// or go to the test at warning level under -v.
+	Log     *slog.Logger
 	stopped bool
 }
 
@@ -58,11 +61,24 @@ func Start(t testing.TB, cfg config.Config) *Env {
 	return e
 }
 
+// StartLogged is Start with the server logging to log, for tests about what it logs.
+func StartLogged(t testing.TB, cfg config.Config, log *slog.Logger) *Env {
+	t.Helper()
+	e := &Env{T: t, Config: cfg, Log: log}
+	e.start()
+	t.Cleanup(e.Stop)
+	return e
+}
+
 func (e *Env) start() {
 	e.T.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
+	log := e.Log
+	switch {
+	case log != nil:
+	case testing.Verbose():
 		log = slog.New(slog.NewTextHandler(testWriter{e.T}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	default:
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	srv, err := server.New(e.Config, server.Assets{Templates: templates.FS, Static: static.FS}, log)
 	if err != nil {
@@ -83,15 +99,21 @@ func (e *Env) start() {
 
 // Stop shuts the server down gracefully (idempotent).
 func (e *Env) Stop() {
+	if err := e.Shutdown(); err != nil {
+		e.T.Logf("shutdown: %v", err)
+	}
+}
+
+// Shutdown is Stop for tests that check its outcome: the server's Shutdown error, or nil
+// (also when it was stopped already).
+func (e *Env) Shutdown() error {
 	if e.stopped {
-		return
+		return nil
 	}
 	e.stopped = true
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := e.Server.Shutdown(ctx); err != nil {
-		e.T.Logf("shutdown: %v", err)
-	}
+	return e.Server.Shutdown(ctx)
 }
 
 // Restart stops the server and starts a new one on the same address and database file.

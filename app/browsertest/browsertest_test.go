@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,10 +17,7 @@ import (
 
 	"chat/app/apptest"
 	"chat/app/config"
-	"chat/app/server"
 	"chat/models"
-	"chat/static"
-	"chat/templates"
 )
 
 // setup marks the test parallel and starts a server for it, on the shared browser. People
@@ -622,28 +618,15 @@ func TestRateLimitedMessageCanBeRetried(t *testing.T) {
 func TestShutdownLeavesNoPresenceWorkBehind(t *testing.T) {
 	t.Parallel()
 	b := newBrowser(t)
-	cfg := apptest.Config(t)
 	logs := &recordingHandler{}
-	srv, err := server.New(cfg, server.Assets{Templates: templates.FS, Static: static.FS}, slog.New(logs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		srv.Close()
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	env := &apptest.Env{T: t, Config: cfg, Server: srv, BaseURL: "http://" + ln.Addr().String(), Addr: ln.Addr().String()}
+	env := apptest.StartLogged(t, apptest.Config(t), slog.New(logs))
 
 	alice, bob := b.newUser(env, "alice"), b.newUser(env, "bob")
 	alice.enterRoom("lobby")
 	bob.enterRoom("lobby")
 	bob.waitFor("both online", onlineIs("alice", "bob"))
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
+	if err := env.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
 	logs.markShutdown()

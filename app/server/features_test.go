@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -24,9 +23,6 @@ import (
 
 	"chat/app/apptest"
 	"chat/app/config"
-	"chat/app/server"
-	"chat/static"
-	"chat/templates"
 )
 
 // featConfig is apptest.Config without the per-user message rate limit, for tests that send
@@ -1081,38 +1077,16 @@ func (r *featRecorder) from(n int) []string {
 // or logs. Under `go test -v` such a late log line goes to a finished test and panics the
 // whole package.
 func TestFeatNothingRunsAfterShutdown(t *testing.T) {
-	cfg := featConfig(t)
 	rec := &featRecorder{}
-	srv, err := server.New(cfg, server.Assets{Templates: templates.FS, Static: static.FS}, slog.New(rec))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		srv.Close()
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	stopped := false
-	shutdown := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	}
-	t.Cleanup(shutdown)
-	env := &apptest.Env{T: t, Config: cfg, Server: srv, Addr: ln.Addr().String(), BaseURL: "http://" + ln.Addr().String()}
+	env := apptest.StartLogged(t, featConfig(t), slog.New(rec))
 	alice, bob := env.NewUser("alice"), env.NewUser("bob")
 	a, b := featDial(t, alice, "bye", ""), featDial(t, bob, "bye", "")
 	a.expectWhere("presence", featPresenceIs("alice", "bob"))
 	b.expectWhere("presence", featPresenceIs("alice", "bob"))
 
-	shutdown()
+	if err := env.Shutdown(); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
 	n := rec.count()
 	time.Sleep(300 * time.Millisecond)
 	if late := rec.from(n); len(late) > 0 {
