@@ -1,11 +1,11 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -182,7 +182,7 @@ func (s *Store) saveTx(ctx context.Context, ps *hotStmts, batch []*models.Messag
 	}
 	seqs := make([]int64, len(send))
 	for k, i := range send {
-		c := findClaim(claims, batch[i].RoomID)
+		c := claims[batch[i].RoomID]
 		seqs[k] = c.next
 		c.next++
 	}
@@ -262,22 +262,22 @@ func firstOfEachClientID(batch []*models.Message) (send, repeats []int) {
 // commit in increasing order and a reader never sees seq n+1 before seq n. Taking the locks in
 // id order means two batches cannot deadlock. SQLite has one writer, so there readSeq reads
 // last_seq and claim updates without RETURNING.
-func claimSeqs(ctx context.Context, claim, readSeq *sql.Stmt, batch []*models.Message, send []int, created []time.Time) ([]roomClaim, error) {
-	claims := make([]roomClaim, 0, 1)
+func claimSeqs(ctx context.Context, claim, readSeq *sql.Stmt, batch []*models.Message, send []int, created []time.Time) (map[int64]*roomClaim, error) {
+	claims := make(map[int64]*roomClaim, 1)
 	for _, i := range send {
 		roomID, at := batch[i].RoomID, created[i]
-		if c := findClaim(claims, roomID); c != nil {
-			c.count++
-			if at.After(c.last) {
-				c.last = at
-			}
-			continue
+		c := claims[roomID]
+		if c == nil {
+			c = &roomClaim{roomID: roomID}
+			claims[roomID] = c
 		}
-		claims = append(claims, roomClaim{roomID: roomID, count: 1, last: at})
+		c.count++
+		if at.After(c.last) {
+			c.last = at
+		}
 	}
-	slices.SortFunc(claims, func(a, b roomClaim) int { return cmp.Compare(a.roomID, b.roomID) })
-	for i := range claims {
-		c := &claims[i]
+	for _, roomID := range slices.Sorted(maps.Keys(claims)) {
+		c := claims[roomID]
 		var last int64
 		var err error
 		if readSeq != nil {
@@ -297,15 +297,6 @@ func claimSeqs(ctx context.Context, claim, readSeq *sql.Stmt, batch []*models.Me
 		c.next = last - c.count + 1
 	}
 	return claims, nil
-}
-
-func findClaim(claims []roomClaim, roomID int64) *roomClaim {
-	for i := range claims {
-		if claims[i].roomID == roomID {
-			return &claims[i]
-		}
-	}
-	return nil
 }
 
 // uncount takes the rows that turned out to be stored already off their rooms' message_count.
