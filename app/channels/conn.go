@@ -50,14 +50,26 @@ type Conn struct {
 	closeCode   int
 	closeReason string
 	pong        []byte   // ping payload to answer, set by the reader
-	out         [][]byte // frames from event handlers this round (writer goroutine only)
-	wake        chan struct{}
+	out         [][]byte // encoded frames from event handlers this round (writer goroutine only)
 
-	started    chan struct{}
-	claimed    atomic.Bool
-	readerDone chan struct{}
-	writerDone chan struct{}
+	// The writer goroutine runs only while there is something to write: kick starts it, and it
+	// ends when a round finds nothing, so an idle connection has one goroutine (the reader).
+	writer       atomic.Int32  // writerIdle, writerRunning or writerEnded
+	writerExited chan struct{} // a token each time a writer goroutine ends
+	readerEnded  atomic.Bool
+	pingDue      atomic.Bool
+	pingTimer    *time.Timer
+
+	started chan struct{}
+	claimed atomic.Bool
 }
+
+// Writer states: at most one writer goroutine runs; once ended, none starts again.
+const (
+	writerIdle int32 = iota
+	writerRunning
+	writerEnded
+)
 
 // Scope returns the connection's scope.
 func (c *Conn) Scope() *Scope { return c.scope }
@@ -100,7 +112,7 @@ func (c *Conn) Send(frame []byte) error {
 	c.queue = append(c.queue, frame)
 	c.queued += len(frame)
 	c.mu.Unlock()
-	c.poke()
+	c.kick()
 	return nil
 }
 
@@ -123,13 +135,42 @@ func (c *Conn) Close(code int, reason string) {
 	}
 	c.closing, c.closeCode, c.closeReason = true, code, reason
 	c.mu.Unlock()
-	c.poke()
+	c.kick()
 }
 
-func (c *Conn) poke() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
+// kick starts the writer goroutine unless it runs (or has ended). The writer's own check
+// before it ends pairs with this: either it sees what was just queued, or kick sees it idle.
+func (c *Conn) kick() {
+	if c.writer.CompareAndSwap(writerIdle, writerRunning) {
+		go c.writeLoop()
+	}
+}
+
+// pending reports whether a writer round would have anything to do.
+func (c *Conn) pending() bool {
+	if c.mailbox.Len() > 0 || c.pingDue.Load() {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.queue) > 0 || c.pong != nil || c.closing
+}
+
+// stopWriter, once the reader has ended, waits for a running writer to end and keeps any
+// other from starting.
+func (c *Conn) stopWriter() {
+	c.readerEnded.Store(true)
+	for {
+		switch c.writer.Load() {
+		case writerEnded:
+			return
+		case writerIdle:
+			if c.writer.CompareAndSwap(writerIdle, writerEnded) {
+				return
+			}
+		default:
+			<-c.writerExited
+		}
 	}
 }
 
@@ -146,7 +187,11 @@ func (c *Conn) takeQueue(buf [][]byte) ([][]byte, round) {
 	c.mu.Lock()
 	frames := append(buf[:0], c.queue...)
 	clear(c.queue)
-	c.queue = c.queue[:0]
+	if cap(c.queue) > 16 {
+		c.queue = nil // a burst's array is let go; an idle connection holds none
+	} else {
+		c.queue = c.queue[:0]
+	}
 	c.queued = 0
 	r := round{pong: c.pong, closing: c.closing, code: c.closeCode, reason: c.closeReason}
 	c.pong = nil
@@ -157,12 +202,18 @@ func (c *Conn) takeQueue(buf [][]byte) ([][]byte, round) {
 // Reply queues a text frame from an event handler. Handlers run on the writer goroutine,
 // so this needs no lock: the frame goes out in the same write as the round it came in. Only
 // event handlers may call it; everything else uses Send.
-func (c *Conn) Reply(frame []byte) { c.out = append(c.out, frame) }
+func (c *Conn) Reply(frame []byte) { c.out = append(c.out, appendFrame(nil, opText, frame)) }
+
+// Forward queues ev's data as a text frame from an event handler, like Reply. The frame is
+// encoded once per event and shared by every connection that forwards it.
+func (c *Conn) Forward(ev *layer.Event) { c.out = append(c.out, ev.Prepared(textFrame)) }
+
+// textFrame encodes data as one text frame.
+func textFrame(data []byte) []byte { return appendFrame(make([]byte, 0, len(data)+10), opText, data) }
 
 // dispatch runs the handler registered for ev's type, on the writer goroutine. now is read
 // once per round, not once per event.
 func (c *Conn) dispatch(ev *layer.Event, now time.Time) {
-	c.mailbox.Taken(ev)
 	if ev.Expired(now) {
 		return
 	}
@@ -179,25 +230,22 @@ func (c *Conn) dispatch(ev *layer.Event, now time.Time) {
 	}
 }
 
-// dispatchWaiting handles first (if any) and up to 256 more events already in the mailbox,
-// reading the clock once.
-func (c *Conn) dispatchWaiting(first *layer.Event) {
+// dispatchWaiting handles up to 256 events waiting in the mailbox, reading the clock once,
+// and reports how many it took.
+func (c *Conn) dispatchWaiting() int {
 	var now time.Time
-	if first != nil {
-		now = time.Now()
-		c.dispatch(first, now)
-	}
-	for i := 0; i < 256; i++ {
-		select {
-		case ev := <-c.mailbox.C:
-			if now.IsZero() {
-				now = time.Now()
-			}
-			c.dispatch(ev, now)
-		default:
-			return
+	n := 0
+	for ; n < 256; n++ {
+		ev, ok := c.mailbox.Poll()
+		if !ok {
+			break
 		}
+		if now.IsZero() {
+			now = time.Now()
+		}
+		c.dispatch(ev, now)
 	}
+	return n
 }
 
 // maxKeptWriteBuffer is the largest write buffer returned to writeBuffers; a bigger one
@@ -207,78 +255,119 @@ const maxKeptWriteBuffer = 64 << 10
 // writeBuffers lends each round's write buffer: a connection holds one only while it writes,
 // so an idle connection keeps none (it kept the largest round it ever had, a presence list of
 // a big room say, until this pool).
-var writeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+var writeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // writeLoop is the only goroutine that writes to the socket: data frames, pings, pongs and
 // close frames alike, all encoded into one buffer and written with one call per round. It
-// selects on the layer mailbox directly, so receiving events costs no extra goroutine.
+// runs while rounds find work and ends on the first that finds none; kick starts it again.
 func (c *Conn) writeLoop() {
-	defer close(c.writerDone)
-	opts := c.server.opts
-	ping := time.NewTicker(opts.PingInterval)
-	defer ping.Stop()
-	netConn := c.ws.NetConn()
-	var frames [][]byte
-	for {
-		sendPing := false
-		var first *layer.Event
+	defer func() {
 		select {
-		case <-c.wake:
-		case first = <-c.mailbox.C:
-		case <-ping.C:
-			sendPing = true
-		case <-c.readerDone:
+		case c.writerExited <- struct{}{}:
+		default:
+		}
+	}()
+	var frames [][]byte // reused by this burst's rounds
+	for {
+		if c.readerEnded.Load() {
+			c.writer.Store(writerEnded)
 			return
 		}
-		// Whatever woke the writer, take the events already waiting too, so that a sender's
-		// ack (queued) and its own broadcast (an event) go out in one write.
-		c.dispatchWaiting(first)
-		var r round
-		frames, r = c.takeQueue(frames)
-		pooled := writeBuffers.Get().(*[]byte)
-		buf := (*pooled)[:0]
-		if r.pong != nil {
-			buf = appendFrame(buf, opPong, r.pong)
+		var worked, done bool
+		frames, worked, done = c.writeRound(frames)
+		if done {
+			c.writer.Store(writerEnded)
+			return
 		}
-		if sendPing {
-			buf = appendFrame(buf, opPing, nil)
+		if worked {
+			continue
 		}
-		// Queued frames first: they include what Connect sent (catch-up), which must precede
-		// the live events handled this round.
-		for _, f := range frames {
-			buf = appendFrame(buf, opText, f)
+		c.out = nil
+		c.writer.Store(writerIdle)
+		// Something queued after the round looked, whose kick saw the writer running, is ours.
+		if !c.pending() || !c.writer.CompareAndSwap(writerIdle, writerRunning) {
+			return
 		}
-		for _, f := range c.out {
-			buf = appendFrame(buf, opText, f)
-		}
-		clear(frames)
-		clear(c.out)
+	}
+}
+
+// writeRound writes what is waiting: a pong, a ping, queued frames, the frames of the events
+// in the mailbox, and a close frame. worked is false when there was nothing; done is true when
+// the connection is finished for the writer (close sent, or the socket failed).
+func (c *Conn) writeRound(frames [][]byte) (_ [][]byte, worked, done bool) {
+	opts := c.server.opts
+	// Whatever woke the writer, take the events already waiting too, so that a sender's ack
+	// (queued) and its own broadcast (an event) go out in one write.
+	events := c.dispatchWaiting()
+	frames, r := c.takeQueue(frames)
+	sendPing := c.pingDue.Swap(false)
+	if events == 0 && len(frames) == 0 && len(c.out) == 0 && r.pong == nil && !sendPing && !r.closing {
+		return frames, false, false
+	}
+	if len(c.out) == 1 && len(frames) == 0 && r.pong == nil && !sendPing && !r.closing {
+		// One event's shared frame, the common case of a broadcast: written as it is,
+		// without a buffer of this connection's own.
+		err := c.write(c.out[0], opts.WriteTimeout)
+		c.out[0] = nil
 		c.out = c.out[:0]
-		if r.closing {
-			buf = appendFrame(buf, opClose, closePayload(r.code, r.reason))
-		}
-		if len(buf) > 0 {
-			deadline := opts.WriteTimeout
-			if r.closing {
-				deadline = min(deadline, closeGrace)
-			}
-			_ = netConn.SetWriteDeadline(time.Now().Add(deadline))
-			if _, err := netConn.Write(buf); err != nil {
-				c.abort()
-				return
-			}
-			c.server.writes.Add(1)
-		}
+		return frames, true, err != nil
+	}
+	pooled := writeBuffers.Get().(*[]byte)
+	buf := (*pooled)[:0]
+	if r.pong != nil {
+		buf = appendFrame(buf, opPong, r.pong)
+	}
+	if sendPing {
+		buf = appendFrame(buf, opPing, nil)
+		c.pingTimer.Reset(opts.PingInterval)
+	}
+	// Queued frames first: they include what Connect sent (catch-up), which must precede
+	// the live events handled this round.
+	for _, f := range frames {
+		buf = appendFrame(buf, opText, f)
+	}
+	for _, f := range c.out {
+		buf = append(buf, f...)
+	}
+	clear(frames)
+	clear(c.out)
+	c.out = c.out[:0]
+	if r.closing {
+		buf = appendFrame(buf, opClose, closePayload(r.code, r.reason))
+	}
+	defer func() {
 		if cap(buf) <= maxKeptWriteBuffer {
 			*pooled = buf
 			writeBuffers.Put(pooled)
 		}
+	}()
+	if len(buf) > 0 {
+		deadline := opts.WriteTimeout
 		if r.closing {
-			// The reader now waits a moment for the peer's close frame, then ends.
-			_ = c.ws.SetReadDeadline(time.Now().Add(closeGrace))
-			return
+			deadline = min(deadline, closeGrace)
+		}
+		if err := c.write(buf, deadline); err != nil {
+			return frames, true, true
 		}
 	}
+	if r.closing {
+		// The reader now waits a moment for the peer's close frame, then ends.
+		_ = c.ws.SetReadDeadline(time.Now().Add(closeGrace))
+		return frames, true, true
+	}
+	return frames, true, false
+}
+
+// write sends b with one system call; on failure it aborts the connection.
+func (c *Conn) write(b []byte, deadline time.Duration) error {
+	netConn := c.ws.NetConn()
+	_ = netConn.SetWriteDeadline(time.Now().Add(deadline))
+	if _, err := netConn.Write(b); err != nil {
+		c.abort()
+		return err
+	}
+	c.server.writes.Add(1)
+	return nil
 }
 
 // tooSlow runs (on a sender's goroutine) when the connection's mailbox first drops an event:
@@ -319,7 +408,7 @@ func (c *Conn) readLoop() int {
 		c.mu.Lock()
 		c.pong = append([]byte{}, data...)
 		c.mu.Unlock()
-		c.poke()
+		c.kick()
 		return nil
 	})
 	c.ws.SetCloseHandler(func(code int, text string) error {

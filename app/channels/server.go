@@ -147,20 +147,22 @@ func (s *Server) open(ctx context.Context, scope *Scope, consumer Consumer) (*Co
 	mailbox.MaxBytes = int64(s.opts.SendQueueBytes)
 	cctx, cancel := context.WithCancel(context.Background())
 	c := &Conn{
-		scope:       scope,
-		server:      s,
-		mailbox:     mailbox,
-		handlers:    map[string]HandlerFunc{},
-		consumer:    consumer,
-		ConnectedAt: time.Now(),
-		ctx:         cctx,
-		cancel:      cancel,
-		wake:        make(chan struct{}, 1),
-		started:     make(chan struct{}),
-		readerDone:  make(chan struct{}),
-		writerDone:  make(chan struct{}),
+		scope:        scope,
+		server:       s,
+		mailbox:      mailbox,
+		handlers:     map[string]HandlerFunc{},
+		consumer:     consumer,
+		ConnectedAt:  time.Now(),
+		ctx:          cctx,
+		cancel:       cancel,
+		started:      make(chan struct{}),
+		writerExited: make(chan struct{}, 1),
 	}
+	// Until the socket is upgraded the writer counts as running: what Connect sends waits in
+	// the queue, and run starts the writer that takes it.
+	c.writer.Store(writerRunning)
 	mailbox.OnOverflow = c.tooSlow
+	mailbox.Notify = c.kick
 	if err := consumer.Connect(c); err != nil {
 		c.release()
 		return nil, err
@@ -186,8 +188,9 @@ func (s *Server) open(ctx context.Context, scope *Scope, consumer Consumer) (*Co
 	return c, nil
 }
 
-// run is the upgraded handler: this goroutine reads, a second one writes, and it does not
-// return before both end, because contrib/websocket recycles its Conn on return.
+// run is the upgraded handler: this goroutine reads, a second one writes while there is
+// something to write, and it does not return before both end, because contrib/websocket
+// recycles its Conn on return.
 func (s *Server) run(ws *websocket.Conn) {
 	c, _ := ws.Locals(localConn).(*Conn)
 	if c == nil || !c.claim() {
@@ -199,10 +202,14 @@ func (s *Server) run(ws *websocket.Conn) {
 	c.mu.Lock()
 	c.writing = true
 	c.mu.Unlock()
-	go c.writeLoop()
+	c.pingTimer = time.AfterFunc(s.opts.PingInterval, func() {
+		c.pingDue.Store(true)
+		c.kick()
+	})
+	go c.writeLoop() // reserved for it in open
 	code := c.readLoop()
-	close(c.readerDone)
-	<-c.writerDone
+	c.pingTimer.Stop()
+	c.stopWriter()
 	c.finish(code)
 	s.log.Info("websocket session", "path", c.scope.Path, "client", c.scope.Client,
 		"code", code, "duration", time.Since(c.ConnectedAt).Round(time.Millisecond))

@@ -292,9 +292,9 @@ func CloseEvent(code int, reason string) *layer.Event {
 	return &layer.Event{Type: TypeConnClose, Data: mustJSON(map[string]any{"type": TypeConnClose, "code": code, "reason": reason})}
 }
 
-// forward sends an event's bytes unchanged: the same bytes every member gets.
+// forward sends an event's bytes unchanged: the same frame every member gets.
 func forward(conn *channels.Conn, ev *layer.Event) error {
-	conn.Reply(ev.Data)
+	conn.Forward(ev)
 	return nil
 }
 

@@ -8,6 +8,7 @@ package layer
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -25,6 +26,23 @@ type Event struct {
 	// expiresAt is set by the layer when the event is sent (unix nanoseconds); Receive drops
 	// an event that waited past it, as channels_redis expires messages.
 	expiresAt int64
+
+	// prepared is Data in a transport's wire form, built once for every receiver (Prepared).
+	prepared atomic.Pointer[[]byte]
+}
+
+// Prepared returns Data in a transport's wire form (a websocket frame, say), built by build
+// on first use and shared by every receiver after: a group send to 10,000 members encodes
+// its frame once. build must not keep or change Data; one transport uses it per event.
+func (ev *Event) Prepared(build func(data []byte) []byte) []byte {
+	if p := ev.prepared.Load(); p != nil {
+		return *p
+	}
+	b := build(ev.Data)
+	if !ev.prepared.CompareAndSwap(nil, &b) {
+		return *ev.prepared.Load()
+	}
+	return b
 }
 
 // Layer is the channel layer interface (Channels' BaseChannelLayer, in Go).
@@ -80,32 +98,40 @@ var (
 	ErrClosed        = errors.New("layer: closed")
 )
 
-// Mailbox is the receiving end of a channel that lives on this node. The connection's writer
-// goroutine selects on C directly, so receiving costs no extra goroutine per connection.
+// Mailbox is the receiving end of a channel that lives on this node: a bounded queue of
+// events. The websocket runtime has no goroutine waiting on it; Notify starts its writer when
+// an event arrives, so an idle connection costs no goroutine for receiving.
 type Mailbox struct {
 	// Name is the channel's unique name.
 	Name string
-	// C carries the channel's events, bounded by the layer's capacity. The layer never closes
-	// C: a sender could still hold it, and a send on a closed channel panics.
-	C chan *Event
 
 	// OnOverflow, when set, runs once, on the sender's goroutine, when the first event is
 	// dropped, and from then on the mailbox takes nothing; it must not block. The websocket
 	// runtime uses it to close a client that cannot keep up.
 	OnOverflow func()
 
-	// MaxBytes, when above zero, also bounds the bytes of event data waiting in C, so a slow
+	// Notify, when set, runs on the sender's goroutine after every event Offer queued; it must
+	// not block. Set it before first use.
+	Notify func()
+
+	// MaxBytes, when above zero, also bounds the bytes of event data waiting, so a slow
 	// client's backlog is limited in memory, not only in count. Set it before first use.
 	MaxBytes int64
 
-	bytes      atomic.Int64
+	capacity int
+	mu       sync.Mutex
+	events   []*Event // waiting from head on; nil when empty, so an idle mailbox holds no array
+	head     int
+	bytes    int64
+	ready    chan struct{} // a token after each Offer, for a receiver waiting in Ready
+
 	overflowed atomic.Bool
 }
 
 // NewMailbox makes a mailbox holding at most capacity events. Layers use it; consumers get
 // mailboxes from NewChannel.
 func NewMailbox(name string, capacity int) *Mailbox {
-	return &Mailbox{Name: name, C: make(chan *Event, capacity)}
+	return &Mailbox{Name: name, capacity: max(capacity, 1), ready: make(chan struct{}, 1)}
 }
 
 // Offer puts ev in the mailbox without waiting; false (and the mailbox marked overflowed)
@@ -118,19 +144,23 @@ func (m *Mailbox) Offer(ev *Event) bool {
 		return false
 	}
 	n := int64(len(ev.Data))
-	if m.MaxBytes > 0 && m.bytes.Add(n) > m.MaxBytes {
-		m.bytes.Add(-n)
+	m.mu.Lock()
+	if len(m.events)-m.head >= m.capacity || (m.MaxBytes > 0 && m.bytes+n > m.MaxBytes) {
+		m.mu.Unlock()
 		m.overflow()
 		return false
 	}
+	m.events = append(m.events, ev)
+	m.bytes += n
+	m.mu.Unlock()
 	select {
-	case m.C <- ev:
-		return true
+	case m.ready <- struct{}{}:
 	default:
-		m.bytes.Add(-n)
-		m.overflow()
-		return false
 	}
+	if m.Notify != nil {
+		m.Notify()
+	}
+	return true
 }
 
 // overflow marks the mailbox and, the first time, tells its owner.
@@ -140,8 +170,64 @@ func (m *Mailbox) overflow() {
 	}
 }
 
-// Taken must be called by whoever receives ev from C, to release its bytes.
-func (m *Mailbox) Taken(ev *Event) { m.bytes.Add(-int64(len(ev.Data))) }
+// Poll takes the oldest waiting event without waiting; false when there is none.
+func (m *Mailbox) Poll() (*Event, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.head == len(m.events) {
+		return nil, false
+	}
+	ev := m.events[m.head]
+	m.events[m.head] = nil
+	m.head++
+	m.bytes -= int64(len(ev.Data))
+	if m.head == len(m.events) {
+		// Drained: a small array is reused, a burst's big one is let go.
+		if cap(m.events) > 64 {
+			m.events = nil
+		} else {
+			m.events = m.events[:0]
+		}
+		m.head = 0
+	}
+	return ev, true
+}
+
+// Next waits for the oldest event, or for ctx to end.
+func (m *Mailbox) Next(ctx context.Context) (*Event, error) {
+	for {
+		if ev, ok := m.Poll(); ok {
+			return ev, nil
+		}
+		select {
+		case <-m.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Ready has a token after an Offer: a receiver that found the mailbox empty waits on it, then
+// polls again (a token may be stale; Poll then finds nothing and the receiver waits again).
+func (m *Mailbox) Ready() <-chan struct{} { return m.ready }
+
+// Len reports how many events are waiting.
+func (m *Mailbox) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.events) - m.head
+}
+
+// Capacity reports how many events the mailbox holds at most.
+func (m *Mailbox) Capacity() int { return m.capacity }
+
+// Drain discards every waiting event.
+func (m *Mailbox) Drain() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.events)
+	m.events, m.head, m.bytes = nil, 0, 0
+}
 
 // Expired reports whether ev waited past the expiry the layer gave it.
 func (ev *Event) Expired(now time.Time) bool {

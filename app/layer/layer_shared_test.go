@@ -68,13 +68,11 @@ func expiredEvent(data string) *Event {
 func pending(box *Mailbox) []*Event {
 	var out []*Event
 	for {
-		select {
-		case ev := <-box.C:
-			box.Taken(ev)
-			out = append(out, ev)
-		default:
+		ev, ok := box.Poll()
+		if !ok {
 			return out
 		}
+		out = append(out, ev)
 	}
 }
 
@@ -176,7 +174,7 @@ func suiteReceiveHonoursContext(t *testing.T, l Layer) {
 // fill sends to box until it is at capacity and returns how many it took.
 func fill(t *testing.T, l Layer, box *Mailbox) int {
 	t.Helper()
-	n := cap(box.C) - len(box.C)
+	n := box.Capacity() - box.Len()
 	for i := range n {
 		if err := l.Send(context.Background(), box.Name, event(fmt.Sprint("filler ", i))); err != nil {
 			t.Fatalf("Send %d of %d: %v", i, n, err)
@@ -566,13 +564,13 @@ func suiteFlush(t *testing.T, l Layer) {
 	if err := l.Flush(ctx); err != nil {
 		t.Fatalf("Flush: %v", err)
 	}
-	if got := len(box.C); got != 0 {
+	if got := box.Len(); got != 0 {
 		t.Errorf("%d events still queued after Flush", got)
 	}
 	if err := l.GroupSend(ctx, "room", event("after flush")); err != nil {
 		t.Fatal(err)
 	}
-	if got := len(box.C); got != 0 {
+	if got := box.Len(); got != 0 {
 		t.Errorf("group membership survived Flush: %d events delivered", got)
 	}
 	if counts, _ := l.PresenceCounts(ctx); len(counts) != 0 {
@@ -658,7 +656,7 @@ func suiteConcurrentUse(t *testing.T, l Layer) {
 			boxes[w] = box
 			seen := make(map[*Event]bool)
 			receiveQueued := func() error {
-				for len(box.C) > 0 { // only this goroutine receives, so Receive cannot block
+				for box.Len() > 0 { // only this goroutine receives, so Receive cannot block
 					ev, err := l.Receive(ctx, box.Name)
 					if err != nil {
 						return err

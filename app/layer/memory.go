@@ -161,8 +161,8 @@ func (m *Memory) NewChannel(ctx context.Context, prefix string) (*Mailbox, error
 }
 
 // CloseChannel forgets a channel, its group memberships and its presence. Closing an unknown
-// channel is not an error, so a connection's teardown may run twice. The mailbox's C stays open
-// (see Mailbox); a Receive already waiting on it returns only when its ctx is done.
+// channel is not an error, so a connection's teardown may run twice. A Receive already waiting
+// on the channel returns only when its ctx is done.
 func (m *Memory) CloseChannel(ctx context.Context, channel string) error {
 	if err := m.check(channel, ValidChannelName); err != nil {
 		return err
@@ -241,14 +241,15 @@ func (m *Memory) Receive(ctx context.Context, channel string) (*Event, error) {
 		return nil, ErrNoSuchChannel
 	}
 	for {
-		select {
-		case ev := <-box.C:
-			box.Taken(ev)
+		if ev, ok := box.Poll(); ok {
 			if ev.Expired(time.Now()) {
 				m.expired.Add(1)
 				continue
 			}
 			return ev, nil
+		}
+		select {
+		case <-box.Ready():
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-m.done:
@@ -480,24 +481,13 @@ func (m *Memory) flush() {
 		s := &m.shards[i]
 		s.mu.Lock()
 		for _, box := range s.channels {
-			drain(box) // receives only, never blocks: safe under the lock
+			box.Drain() // receives only, never blocks: safe under the lock
 		}
 		clear(s.groups)
 		clear(s.presence)
 		clear(s.memberOf)
 		clear(s.presentIn)
 		s.mu.Unlock()
-	}
-}
-
-func drain(box *Mailbox) {
-	for {
-		select {
-		case ev := <-box.C:
-			box.Taken(ev)
-		default:
-			return
-		}
 	}
 }
 

@@ -163,8 +163,8 @@ func TestNewChannelNames(t *testing.T) {
 		if !ok || local != "specific.node7" || len(random) < 12 {
 			t.Fatalf("name %q does not look like specific.node7!<12+ random chars>", name)
 		}
-		if cap(box.C) != 100 {
-			t.Fatalf("mailbox capacity %d, want the default 100", cap(box.C))
+		if box.Capacity() != 100 {
+			t.Fatalf("mailbox capacity %d, want the default 100", box.Capacity())
 		}
 	}
 	if st := m.Stats(); st.Channels != n {

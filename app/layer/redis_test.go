@@ -136,14 +136,13 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 // await receives one event from box or fails.
 func await(t *testing.T, box *Mailbox, what string) *Event {
 	t.Helper()
-	select {
-	case ev := <-box.C:
-		box.Taken(ev)
-		return ev
-	case <-time.After(5 * time.Second):
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ev, err := box.Next(ctx)
+	if err != nil {
 		t.Fatalf("%s: nothing arrived", what)
-		return nil
 	}
+	return ev
 }
 
 func joined(t *testing.T, l Layer, group string) *Mailbox {
@@ -343,8 +342,8 @@ func TestRedisCrossNodeSend(t *testing.T) {
 		}
 	}
 	eventually(t, 5*time.Second, "the third send was not dropped", func() bool { return b.Stats().Skipped == 1 })
-	if !box.Overflowed() || len(box.C) != 2 {
-		t.Errorf("remote full mailbox: overflowed %v, holds %d; want true, 2", box.Overflowed(), len(box.C))
+	if !box.Overflowed() || box.Len() != 2 {
+		t.Errorf("remote full mailbox: overflowed %v, holds %d; want true, 2", box.Overflowed(), box.Len())
 	}
 
 	// A closed channel does not come back as an orphan mailbox.
