@@ -362,11 +362,11 @@ func (c *Conn) writeRound(frames [][]byte) (_ [][]byte, worked, done bool) {
 func (c *Conn) write(b []byte, deadline time.Duration) error {
 	netConn := c.ws.NetConn()
 	_ = netConn.SetWriteDeadline(time.Now().Add(deadline))
+	c.server.writes.Add(1) // before the write, so a client that got the bytes sees it counted
 	if _, err := netConn.Write(b); err != nil {
 		c.abort()
 		return err
 	}
-	c.server.writes.Add(1)
 	return nil
 }
 

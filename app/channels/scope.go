@@ -1,7 +1,7 @@
 // Package channels is the Channels-style websocket framework: a scope built before the upgrade,
-// consumers with Connect / Receive / Disconnect, and a connection runtime with exactly one
-// reader and one writer goroutine that delivers channel-layer events to the consumer's
-// handlers by type. It knows nothing of chat: the chat app uses it, never the reverse.
+// consumers with Connect / Receive / Disconnect, and a connection runtime with one reader
+// goroutine, and one writer goroutine while there is something to write, that delivers
+// channel-layer events to the consumer's handlers by type. It knows nothing of chat: the chat app uses it, never the reverse.
 package channels
 
 import (
@@ -18,14 +18,16 @@ const (
 )
 
 // Scope describes one connection, like the ASGI scope: filled before the upgrade and
-// read-only afterwards.
+// read-only afterwards. Headers and Cookies are there for Connect only: the runtime lets them
+// go when Connect returns, so a long-lived socket does not keep a copy of every request
+// header (or the session cookie) for its whole life. A consumer copies what it needs later.
 type Scope struct {
 	Type    string            // always "websocket" here
 	Path    string            // the request path as sent
 	Params  map[string]string // URL params, percent-decoded (room names may be any Unicode)
 	Query   url.Values        // query string
-	Headers map[string]string // request headers, canonical names
-	Cookies map[string]string // request cookies
+	Headers map[string]string // request headers, canonical names (during Connect only)
+	Cookies map[string]string // request cookies (during Connect only)
 	Client  string            // remote address
 	Session any               // what the auth middleware put under LocalSession
 	User    any               // what the auth middleware put under LocalUser

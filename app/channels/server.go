@@ -163,7 +163,9 @@ func (s *Server) open(ctx context.Context, scope *Scope, consumer Consumer) (*Co
 	c.writer.Store(writerRunning)
 	mailbox.OnOverflow = c.tooSlow
 	mailbox.Notify = c.kick
-	if err := consumer.Connect(c); err != nil {
+	err = consumer.Connect(c)
+	scope.Headers, scope.Cookies = nil, nil
+	if err != nil {
 		c.release()
 		return nil, err
 	}
