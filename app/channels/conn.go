@@ -59,6 +59,8 @@ type Conn struct {
 	readerEnded  atomic.Bool
 	pingDue      atomic.Bool
 	pingTimer    *time.Timer
+	closeSent    atomic.Bool // a close frame went out (ours, or the library's 1009)
+	peerClosed   atomic.Bool // the peer sent a close frame, which must be answered
 
 	started chan struct{}
 	claimed atomic.Bool
@@ -332,8 +334,10 @@ func (c *Conn) writeRound(frames [][]byte) (_ [][]byte, worked, done bool) {
 	clear(frames)
 	clear(c.out)
 	c.out = c.out[:0]
-	if r.closing {
+	sendClose := r.closing && r.code != CloseAbnormal && !c.closeSent.Load() // 1006 is never sent
+	if sendClose {
 		buf = appendFrame(buf, opClose, closePayload(r.code, r.reason))
+		c.closeSent.Store(true)
 	}
 	defer func() {
 		if cap(buf) <= maxKeptWriteBuffer {
@@ -373,13 +377,33 @@ func (c *Conn) write(b []byte, deadline time.Duration) error {
 // tooSlow runs (on a sender's goroutine) when the connection's mailbox first drops an event:
 // the client cannot keep up. It is closed with 1013 so it reconnects and catches up; a writer
 // blocked on a full socket gets a short deadline, so a client that stopped reading entirely is
-// found now rather than after WRITE_TIMEOUT.
+// found now rather than after WRITE_TIMEOUT. The lock keeps run from handing the socket back
+// to contrib/websocket meanwhile.
 func (c *Conn) tooSlow() {
 	c.server.slowCloses.Add(1)
 	c.Close(CloseTryAgainLater, "too slow: reconnect to catch up")
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if ws := c.socket.Load(); ws != nil {
 		_ = ws.NetConn().SetWriteDeadline(time.Now().Add(closeGrace))
 	}
+}
+
+// answerPeerClose sends the close frame that answers the peer's, when the writer ended before
+// it could (RFC 6455 5.5.1). It runs on the reader's goroutine once the writer has ended, so
+// it may write.
+func (c *Conn) answerPeerClose() {
+	if !c.peerClosed.Load() || c.closeSent.Load() {
+		return
+	}
+	c.mu.Lock()
+	code := c.closeCode
+	c.mu.Unlock()
+	if code == CloseAbnormal {
+		return
+	}
+	c.closeSent.Store(true)
+	_ = c.write(appendFrame(nil, opClose, closePayload(code, "")), closeGrace)
 }
 
 // abort ends a connection whose socket failed: the blocked reader wakes at once.
@@ -400,6 +424,9 @@ func (c *Conn) readLoop() int {
 	pongWait := opts.PingInterval * 5 / 2
 	_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
 	c.ws.SetPongHandler(func(string) error {
+		if c.isClosing() {
+			return nil // waiting closeGrace for the peer's close frame; pongs do not extend it
+		}
 		return c.ws.SetReadDeadline(time.Now().Add(pongWait))
 	})
 	// The library would answer pings and close frames from this goroutine; only the writer
@@ -412,6 +439,7 @@ func (c *Conn) readLoop() int {
 		return nil
 	})
 	c.ws.SetCloseHandler(func(code int, text string) error {
+		c.peerClosed.Store(true)
 		c.Close(code, "")
 		return nil
 	})
@@ -447,6 +475,7 @@ func (c *Conn) endCode(err error) int {
 	defer c.mu.Unlock()
 	if errors.Is(err, fws.ErrReadLimit) {
 		// The websocket library has already sent 1009 to the peer.
+		c.closeSent.Store(true)
 		c.closing, c.closeCode = true, CloseTooBig
 		return CloseTooBig
 	}

@@ -208,13 +208,20 @@ func (s *Server) run(ws *websocket.Conn) {
 		c.pingDue.Store(true)
 		c.kick()
 	})
-	go c.writeLoop() // reserved for it in open
-	code := c.readLoop()
-	c.pingTimer.Stop()
-	c.stopWriter()
-	c.finish(code)
-	s.log.Info("websocket session", "path", c.scope.Path, "client", c.scope.Client,
-		"code", code, "duration", time.Since(c.ConnectedAt).Round(time.Millisecond))
+	go c.writeLoop()           // reserved for it in open
+	code := CloseInternalError // if the consumer panics: contrib/websocket recovers it after this
+	defer func() {
+		c.stopWriter()
+		c.pingTimer.Stop() // after the writer: a ping round re-arms it
+		c.answerPeerClose()
+		c.mu.Lock()
+		c.socket.Store(nil) // contrib/websocket recycles ws once run returns
+		c.mu.Unlock()
+		c.finish(code)
+		s.log.Info("websocket session", "path", c.scope.Path, "client", c.scope.Client,
+			"code", code, "duration", time.Since(c.ConnectedAt).Round(time.Millisecond))
+	}()
+	code = c.readLoop()
 }
 
 // finish leaves the groups, drops the channel and tells the consumer.

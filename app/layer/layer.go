@@ -99,8 +99,9 @@ var (
 )
 
 // Mailbox is the receiving end of a channel that lives on this node: a bounded queue of
-// events. The websocket runtime has no goroutine waiting on it; Notify starts its writer when
-// an event arrives, so an idle connection costs no goroutine for receiving.
+// events with one receiver. The websocket runtime has no goroutine waiting on it; Notify
+// starts its writer when an event arrives, so an idle connection costs no goroutine for
+// receiving.
 type Mailbox struct {
 	// Name is the channel's unique name.
 	Name string
@@ -120,12 +121,13 @@ type Mailbox struct {
 
 	capacity int
 	mu       sync.Mutex
-	events   []*Event // waiting from head on; nil when empty, so an idle mailbox holds no array
+	events   []*Event // waiting from head on; a drained mailbox keeps at most a small array
 	head     int
 	bytes    int64
 	ready    chan struct{} // a token after each Offer, for a receiver waiting in Ready
 
 	overflowed atomic.Bool
+	told       atomic.Bool // OnOverflow ran
 }
 
 // NewMailbox makes a mailbox holding at most capacity events. Layers use it; consumers get
@@ -140,15 +142,25 @@ func (m *Mailbox) Offer(ev *Event) bool {
 	// A mailbox whose owner closes on overflow takes nothing after the first drop: the
 	// receiver then holds an unbroken prefix of the stream, and catching up from its last id
 	// loses nothing. Other mailboxes take events again once there is room (Channels' rule).
-	if m.OnOverflow != nil && m.overflowed.Load() {
-		return false
-	}
 	n := int64(len(ev.Data))
 	m.mu.Lock()
+	// Checked under the lock: a sender that passed it cannot append after another's drop.
+	if m.OnOverflow != nil && m.overflowed.Load() {
+		m.mu.Unlock()
+		return false
+	}
 	if len(m.events)-m.head >= m.capacity || (m.MaxBytes > 0 && m.bytes+n > m.MaxBytes) {
+		m.overflowed.Store(true)
 		m.mu.Unlock()
 		m.overflow()
 		return false
+	}
+	if m.head > 0 && len(m.events) == cap(m.events) {
+		// Full array with taken events in front: move the waiting ones down rather than grow,
+		// so a mailbox that never quite empties stays within its capacity.
+		k := copy(m.events, m.events[m.head:])
+		clear(m.events[k:])
+		m.events, m.head = m.events[:k], 0
 	}
 	m.events = append(m.events, ev)
 	m.bytes += n
@@ -163,9 +175,9 @@ func (m *Mailbox) Offer(ev *Event) bool {
 	return true
 }
 
-// overflow marks the mailbox and, the first time, tells its owner.
+// overflow tells the owner of a mailbox that just dropped an event, the first time.
 func (m *Mailbox) overflow() {
-	if m.overflowed.CompareAndSwap(false, true) && m.OnOverflow != nil {
+	if m.OnOverflow != nil && m.told.CompareAndSwap(false, true) {
 		m.OnOverflow()
 	}
 }

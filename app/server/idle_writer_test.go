@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fasthttp/websocket"
+
 	"chat/app/apptest"
 )
 
@@ -43,6 +45,24 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("waited 5s for %s", what)
+		}
+	}
+}
+
+// A client that starts the closing handshake gets the server's close frame back with its code
+// (RFC 6455 5.5.1), even though the writer may have ended before the reader saw the close.
+func TestClientCloseIsAnswered(t *testing.T) {
+	env := apptest.Start(t, apptest.Config(t))
+	alice := env.NewUser("alice")
+	for i := range 20 {
+		s := alice.MustDial("lobby", "")
+		s.Expect("presence")
+		code := 4000 + i
+		if err := s.Conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, "bye"), time.Now().Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.CloseCode(3 * time.Second); got != code {
+			t.Fatalf("close %d: the server answered %d, want its close frame with %d", i, got, code)
 		}
 	}
 }

@@ -1,0 +1,58 @@
+package layer
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// A mailbox that never quite empties keeps its array within its capacity: taken events in
+// front are moved out of the way instead of growing the array without end.
+func TestMailboxThatNeverEmptiesStaysBounded(t *testing.T) {
+	box := NewMailbox("specific.x", 8)
+	if !box.Offer(event("first")) {
+		t.Fatal("an empty mailbox refused an event")
+	}
+	for i := range 100_000 {
+		if !box.Offer(event("next")) {
+			t.Fatalf("offer %d refused with %d waiting", i, box.Len())
+		}
+		if _, ok := box.Poll(); !ok {
+			t.Fatalf("poll %d found nothing", i)
+		}
+	}
+	box.mu.Lock()
+	n := cap(box.events)
+	box.mu.Unlock()
+	if box.Len() != 1 || n > 16 {
+		t.Fatalf("after 100,000 events: %d waiting in an array of %d, want 1 in at most 16", box.Len(), n)
+	}
+}
+
+// Events come out in the order they went in, across the array being compacted; a full
+// mailbox refuses, tells its owner once, and (as a websocket's does) takes nothing after.
+func TestMailboxOrderAndOverflow(t *testing.T) {
+	box := NewMailbox("specific.y", 4)
+	told := 0
+	box.OnOverflow = func() { told++ }
+	want := []string{"a", "b", "c", "d"}
+	for _, d := range want {
+		if !box.Offer(event(d)) {
+			t.Fatalf("offer %s refused", d)
+		}
+	}
+	if box.Offer(event("e")) || box.Offer(event("f")) || told != 1 || !box.Overflowed() {
+		t.Fatalf("a full mailbox: told %d times, overflowed %v; want refusals, told once", told, box.Overflowed())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for _, d := range want {
+		ev, err := box.Next(ctx)
+		if err != nil || string(ev.Data) != string(event(d).Data) {
+			t.Fatalf("next: %v, %v; want the event %q", ev, err, d)
+		}
+	}
+	if box.Offer(event("g")) {
+		t.Fatal("a mailbox that told its owner of an overflow took an event again")
+	}
+}
