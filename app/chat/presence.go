@@ -14,6 +14,20 @@ import (
 // members each.
 const presenceDelay = 100 * time.Millisecond
 
+// presenceCostPerConn paces a big room's announcements: after one reached n connections, the
+// next waits at least n x this, so a room's presence frames reach at most 5,000 connections a
+// second. Without it, 10,000 people joining one room cost an announcement to everyone in it
+// every presenceDelay: most of the server's work while they joined.
+const presenceCostPerConn = 200 * time.Microsecond
+
+// maxPresenceGap bounds that wait: the biggest room's list is still at most this old.
+const maxPresenceGap = 5 * time.Second
+
+// presenceGap is how long a room's next announcement waits after one that reached conns.
+func presenceGap(conns int) time.Duration {
+	return min(max(presenceDelay, time.Duration(conns)*presenceCostPerConn), maxPresenceGap)
+}
+
 // maxPresenceNames caps the names in one presence frame; "count" still says how many.
 const maxPresenceNames = 200
 
@@ -31,6 +45,7 @@ type presenceBoard struct {
 	mu      sync.Mutex
 	pending map[string]string // group -> room name, announcements scheduled
 	timers  map[string]*time.Timer
+	quiet   map[string]time.Time // group -> no announcement before this (big rooms only)
 	closed  bool
 	// locks serialise computing and sending a room's list, so two announcements cannot
 	// reach members in the opposite order of their lists.
@@ -57,8 +72,27 @@ func (a *App) announcePresence(room, group string) {
 	_, scheduled := p.pending[group]
 	p.pending[group] = room
 	if !scheduled {
-		p.timers[group] = time.AfterFunc(presenceDelay, func() { a.flushPresence(group) })
+		delay := presenceDelay
+		if until, ok := p.quiet[group]; ok {
+			delay = max(delay, time.Until(until))
+			delete(p.quiet, group)
+		}
+		p.timers[group] = time.AfterFunc(delay, func() { a.flushPresence(group) })
 	}
+}
+
+// paceAfter records when a room's next announcement may go, after one that reached conns.
+func (p *presenceBoard) paceAfter(group string, conns int) {
+	gap := presenceGap(conns)
+	if gap <= presenceDelay {
+		return // the delay every announcement waits anyway
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.quiet == nil {
+		p.quiet = map[string]time.Time{}
+	}
+	p.quiet[group] = time.Now().Add(gap)
 }
 
 // Close stops pending presence announcements; the layer may be closed after it.
@@ -69,7 +103,7 @@ func (a *App) Close() {
 	for _, t := range p.timers {
 		t.Stop()
 	}
-	p.timers, p.pending = nil, nil
+	p.timers, p.pending, p.quiet = nil, nil, nil
 	p.mu.Unlock()
 	// Wait for announcements already running: each holds its room's lock.
 	for i := range p.locks {
@@ -94,7 +128,7 @@ func (a *App) flushPresence(group string) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	users, err := a.Layer.PresenceMembers(ctx, group)
+	users, conns, err := a.Layer.Presence(ctx, group)
 	if err != nil {
 		a.Log.Warn("presence members unavailable", "room", room, "err", err)
 		return
@@ -107,6 +141,7 @@ func (a *App) flushPresence(group string) {
 		frame.Users = frame.Users[:maxPresenceNames]
 	}
 	ev := &layer.Event{Type: TypePresence, Data: mustJSON(frame)}
+	a.presence.paceAfter(group, conns) // before the send: joins during it wait the gap too
 	if err := a.Layer.GroupSend(ctx, group, ev); err != nil && err != layer.ErrClosed {
 		a.Log.Warn("presence announce failed", "room", room, "err", err)
 	}

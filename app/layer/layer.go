@@ -70,6 +70,9 @@ type Layer interface {
 	PresenceRemove(ctx context.Context, group, channel string) error
 	// PresenceMembers lists the distinct members present in group, sorted.
 	PresenceMembers(ctx context.Context, group string) ([]string, error)
+	// Presence lists the distinct members present in group, sorted, and how many channels
+	// (connections) they hold there in all: the number a presence announcement reaches.
+	Presence(ctx context.Context, group string) (members []string, channels int, err error)
 	// PresenceCounts reports, for every group with anyone present, how many distinct members.
 	PresenceCounts(ctx context.Context) (map[string]int, error)
 	// Flush empties every channel and group (tests and the check command use it).

@@ -393,6 +393,7 @@ func suiteInvalidNamesRejected(t *testing.T, l Layer) {
 		"PresenceRemove group":   func() error { return l.PresenceRemove(ctx, badGroup, box.Name) },
 		"PresenceRemove channel": func() error { return l.PresenceRemove(ctx, "room", badChannel) },
 		"PresenceMembers":        func() error { _, err := l.PresenceMembers(ctx, badGroup); return err },
+		"Presence":               func() error { _, _, err := l.Presence(ctx, badGroup); return err },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, ErrInvalidName) {
@@ -512,27 +513,28 @@ func suitePresence(t *testing.T, l Layer) {
 	}
 
 	steps := []struct {
-		name        string
-		do          func() error
-		wantMembers []string
-		wantCounts  map[string]int
+		name         string
+		do           func() error
+		wantMembers  []string
+		wantChannels int // in "room"
+		wantCounts   map[string]int
 	}{
 		{"three tabs count once", func() error { return nil },
-			[]string{"ann", "bob"}, map[string]int{"room": 2, "lobby": 1}},
+			[]string{"ann", "bob"}, 4, map[string]int{"room": 2, "lobby": 1}},
 		{"one tab of three leaves", func() error { return l.PresenceRemove(ctx, "room", annTabs[0].Name) },
-			[]string{"ann", "bob"}, map[string]int{"room": 2, "lobby": 1}},
+			[]string{"ann", "bob"}, 3, map[string]int{"room": 2, "lobby": 1}},
 		{"removing an absent one", func() error { return l.PresenceRemove(ctx, "room", annTabs[0].Name) },
-			[]string{"ann", "bob"}, map[string]int{"room": 2, "lobby": 1}},
+			[]string{"ann", "bob"}, 3, map[string]int{"room": 2, "lobby": 1}},
 		{"last tabs leave", func() error {
 			if err := l.PresenceRemove(ctx, "room", annTabs[1].Name); err != nil {
 				return err
 			}
 			return l.PresenceRemove(ctx, "room", annTabs[2].Name)
-		}, []string{"bob"}, map[string]int{"room": 1, "lobby": 1}},
+		}, []string{"bob"}, 1, map[string]int{"room": 1, "lobby": 1}},
 		{"channel changes member", func() error { return l.PresenceAdd(ctx, "room", bob.Name, "carol") },
-			[]string{"carol"}, map[string]int{"room": 1, "lobby": 1}},
+			[]string{"carol"}, 1, map[string]int{"room": 1, "lobby": 1}},
 		{"group empties", func() error { return l.PresenceRemove(ctx, "room", bob.Name) },
-			[]string{}, map[string]int{"lobby": 1}},
+			[]string{}, 0, map[string]int{"lobby": 1}},
 	}
 	for _, step := range steps {
 		if err := step.do(); err != nil {
@@ -541,6 +543,10 @@ func suitePresence(t *testing.T, l Layer) {
 		members, err := l.PresenceMembers(ctx, "room")
 		if err != nil || members == nil || !slices.Equal(members, step.wantMembers) {
 			t.Errorf("%s: PresenceMembers = %#v, %v; want %#v", step.name, members, err, step.wantMembers)
+		}
+		members, channels, err := l.Presence(ctx, "room")
+		if err != nil || !slices.Equal(members, step.wantMembers) || channels != step.wantChannels {
+			t.Errorf("%s: Presence = %#v, %d, %v; want %#v, %d", step.name, members, channels, err, step.wantMembers, step.wantChannels)
 		}
 		counts, err := l.PresenceCounts(ctx)
 		if err != nil || !mapsEqual(counts, step.wantCounts) {

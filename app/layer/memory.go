@@ -432,21 +432,28 @@ func (m *Memory) presenceRemove(group, channel string) {
 
 // PresenceMembers lists group's distinct members, sorted; empty (not nil) when nobody is there.
 func (m *Memory) PresenceMembers(ctx context.Context, group string) ([]string, error) {
+	members, _, err := m.Presence(ctx, group)
+	return members, err
+}
+
+// Presence lists the distinct members present in group, sorted, and their channel count.
+func (m *Memory) Presence(ctx context.Context, group string) (members []string, channels int, err error) {
 	if err := m.check(group, ValidGroupName); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	s := &m.shards[m.shardIndex(group)]
 	s.mu.RLock()
-	members := []string{}
+	members = []string{}
 	if p := s.presence[group]; p != nil {
 		members = make([]string, 0, len(p.channels))
 		for member := range p.channels {
 			members = append(members, member)
 		}
+		channels = len(p.byChannel)
 	}
 	s.mu.RUnlock()
 	slices.Sort(members)
-	return members, nil
+	return members, channels, nil
 }
 
 // PresenceCounts maps every group with anyone present to its number of distinct members.

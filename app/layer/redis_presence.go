@@ -145,23 +145,30 @@ func (r *Redis) removeScanned(ctx context.Context, key, channel string) error {
 
 // PresenceMembers lists the distinct members present in group on any node, sorted.
 func (r *Redis) PresenceMembers(ctx context.Context, group string) ([]string, error) {
+	members, _, err := r.Presence(ctx, group)
+	return members, err
+}
+
+// Presence lists the distinct members present in group on every node, sorted, and how many
+// live channels they hold.
+func (r *Redis) Presence(ctx context.Context, group string) (members []string, channels int, err error) {
 	if err := r.check(group, ValidGroupName); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := r.unavailable(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var live *redis.StringSliceCmd
-	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		live = r.livePresence(ctx, p, group)
 		return nil
 	})
 	if r.noteErr(err); err != nil {
-		return nil, fmt.Errorf("layer: reading presence of %q: %w", group, err)
+		return nil, 0, fmt.Errorf("layer: reading presence of %q: %w", group, err)
 	}
-	members := distinctMembers(live.Val())
+	members = distinctMembers(live.Val())
 	slices.Sort(members)
-	return members, nil
+	return members, len(live.Val()), nil
 }
 
 // livePresence queues the pruning of a group's expired entries and the read of the rest.

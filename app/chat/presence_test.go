@@ -1,0 +1,33 @@
+package chat
+
+import (
+	"testing"
+	"time"
+)
+
+// Small rooms announce after the usual short delay; a big room's announcements are spaced so
+// they reach at most 5,000 connections a second, and never more than maxPresenceGap apart.
+func TestPresencePacing(t *testing.T) {
+	for _, tt := range []struct {
+		conns int
+		want  time.Duration
+	}{
+		{0, presenceDelay}, {10, presenceDelay}, {500, presenceDelay},
+		{1_000, 200 * time.Millisecond}, {10_000, 2 * time.Second}, {1_000_000, maxPresenceGap},
+	} {
+		if got := presenceGap(tt.conns); got != tt.want {
+			t.Errorf("presenceGap(%d) = %v, want %v", tt.conns, got, tt.want)
+		}
+	}
+
+	var p presenceBoard
+	p.paceAfter("room.small", 50)
+	if _, ok := p.quiet["room.small"]; ok {
+		t.Error("a small room was paced beyond the usual delay")
+	}
+	before := time.Now()
+	p.paceAfter("room.big", 10_000)
+	if until := p.quiet["room.big"]; until.Before(before.Add(2 * time.Second)) {
+		t.Errorf("after reaching 10,000 connections the next announcement may go at %v, want 2s on", until.Sub(before))
+	}
+}
