@@ -201,13 +201,10 @@ func (c *Conn) takeQueue(buf [][]byte) ([][]byte, round) {
 	return frames, r
 }
 
-// Reply queues a text frame from an event handler. Handlers run on the writer goroutine,
-// so this needs no lock: the frame goes out in the same write as the round it came in. Only
-// event handlers may call it; everything else uses Send.
-func (c *Conn) Reply(frame []byte) { c.out = append(c.out, appendFrame(nil, opText, frame)) }
-
-// Forward queues ev's data as a text frame from an event handler, like Reply. The frame is
-// encoded once per event and shared by every connection that forwards it.
+// Forward queues ev's data as a text frame from an event handler. Handlers run on the writer
+// goroutine, so this needs no lock: the frame goes out in the same write as the round it came
+// in. The frame is encoded once per event and shared by every connection that forwards it.
+// Only event handlers may call it; everything else uses Send.
 func (c *Conn) Forward(ev *layer.Event) { c.out = append(c.out, ev.Prepared(textFrame)) }
 
 // textFrame encodes data as one text frame.

@@ -23,8 +23,8 @@ type Consumer interface {
 type Factory func(scope *Scope) Consumer
 
 // HandlerFunc handles a channel-layer event of one type. It runs on the connection's writer
-// goroutine, one event at a time in the order they arrived; it answers with Reply or Forward,
-// whose frames keep that order (a frame from Send goes out ahead of them in the same write).
+// goroutine, one event at a time in the order they arrived; it answers with Forward, whose
+// frames keep that order (a frame from Send goes out ahead of them in the same write).
 type HandlerFunc func(c *Conn, ev *layer.Event) error
 
 // DenyError refuses a handshake with an HTTP status and a message.

@@ -1,7 +1,8 @@
 // Package channels is the Channels-style websocket framework: a scope built before the upgrade,
 // consumers with Connect / Receive / Disconnect, and a connection runtime with one reader
 // goroutine, and one writer goroutine while there is something to write, that delivers
-// channel-layer events to the consumer's handlers by type. It knows nothing of chat: the chat app uses it, never the reverse.
+// channel-layer events to the consumer's handlers by type. It knows nothing of chat: the chat
+// app uses it, never the reverse.
 package channels
 
 import (

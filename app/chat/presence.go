@@ -16,7 +16,7 @@ const presenceDelay = 100 * time.Millisecond
 
 // presenceCostPerConn paces a big room's announcements: after one reached n connections, the
 // next waits at least n x this, so a room's presence frames reach at most 5,000 connections a
-// second. Without it, 10,000 people joining one room cost an announcement to everyone in it
+// second from each node (with Redis, every node paces its own announcements). Without it, 10,000 people joining one room cost an announcement to everyone in it
 // every presenceDelay: most of the server's work while they joined.
 const presenceCostPerConn = 200 * time.Microsecond
 
@@ -82,13 +82,25 @@ func (a *App) announcePresence(room, group string) {
 }
 
 // paceAfter records when a room's next announcement may go, after one that reached conns.
-func (p *presenceBoard) paceAfter(group string, conns int) {
+// flush sends the room's next announcement.
+func (p *presenceBoard) paceAfter(group string, conns int, flush func()) {
 	gap := presenceGap(conns)
-	if gap <= presenceDelay {
-		return // the delay every announcement waits anyway
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	if gap <= presenceDelay {
+		delete(p.quiet, group) // the delay every announcement waits anyway
+		return
+	}
+	// A join while the list was being read has already scheduled the next announcement at the
+	// usual delay: move it.
+	if t, ok := p.timers[group]; ok && t.Stop() {
+		p.timers[group] = time.AfterFunc(gap, flush)
+		delete(p.quiet, group)
+		return
+	}
 	if p.quiet == nil {
 		p.quiet = map[string]time.Time{}
 	}
@@ -141,7 +153,7 @@ func (a *App) flushPresence(group string) {
 		frame.Users = frame.Users[:maxPresenceNames]
 	}
 	ev := &layer.Event{Type: TypePresence, Data: mustJSON(frame)}
-	a.presence.paceAfter(group, conns) // before the send: joins during it wait the gap too
+	a.presence.paceAfter(group, conns, func() { a.flushPresence(group) }) // before the send: joins during it wait the gap too
 	if err := a.Layer.GroupSend(ctx, group, ev); err != nil && err != layer.ErrClosed {
 		a.Log.Warn("presence announce failed", "room", room, "err", err)
 	}

@@ -21,13 +21,27 @@ func TestPresencePacing(t *testing.T) {
 	}
 
 	var p presenceBoard
-	p.paceAfter("room.small", 50)
+	flushed := make(chan time.Time, 1)
+	flush := func() { flushed <- time.Now() }
+	p.paceAfter("room.small", 50, flush)
 	if _, ok := p.quiet["room.small"]; ok {
 		t.Error("a small room was paced beyond the usual delay")
 	}
 	before := time.Now()
-	p.paceAfter("room.big", 10_000)
+	p.paceAfter("room.big", 10_000, flush)
 	if until := p.quiet["room.big"]; until.Before(before.Add(2 * time.Second)) {
 		t.Errorf("after reaching 10,000 connections the next announcement may go at %v, want 2s on", until.Sub(before))
 	}
+
+	// A join scheduled while the big room's list was being read is moved to the gap: its
+	// timer no longer fires after the usual delay.
+	p.pending, p.timers = map[string]string{"room.race": "race"}, map[string]*time.Timer{}
+	p.timers["room.race"] = time.AfterFunc(presenceDelay, flush)
+	p.paceAfter("room.race", 10_000, flush)
+	select {
+	case <-flushed:
+		t.Error("the join's announcement went out after the usual delay, not the gap")
+	case <-time.After(3 * presenceDelay):
+	}
+	p.timers["room.race"].Stop()
 }

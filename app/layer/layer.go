@@ -153,7 +153,6 @@ func (m *Mailbox) Offer(ev *Event) bool {
 		return false
 	}
 	if len(m.events)-m.head >= m.capacity || (m.MaxBytes > 0 && m.bytes+n > m.MaxBytes) {
-		m.overflowed.Store(true)
 		m.mu.Unlock()
 		m.overflow()
 		return false
@@ -178,8 +177,13 @@ func (m *Mailbox) Offer(ev *Event) bool {
 	return true
 }
 
-// overflow tells the owner of a mailbox that just dropped an event, the first time.
+// overflow marks the mailbox as having missed events (a dropped event, or a layer that knows
+// some were lost) and, the first time, tells its owner. The mark is set under the lock, so no
+// Offer that checked before it can append after it.
 func (m *Mailbox) overflow() {
+	m.mu.Lock()
+	m.overflowed.Store(true)
+	m.mu.Unlock()
 	if m.OnOverflow != nil && m.told.CompareAndSwap(false, true) {
 		m.OnOverflow()
 	}

@@ -56,3 +56,29 @@ func TestMailboxOrderAndOverflow(t *testing.T) {
 		t.Fatal("a mailbox that told its owner of an overflow took an event again")
 	}
 }
+
+// A layer that knows a member missed events (a broken Redis subscription) marks its mailbox
+// as a drop would: the owner is told once and the mailbox takes nothing after, so the
+// receiver never gets events past the gap.
+func TestMailboxMarkedByTheLayer(t *testing.T) {
+	m := NewMemory(MemoryOptions{})
+	defer m.Close()
+	box, err := m.NewChannel(context.Background(), "specific")
+	if err != nil {
+		t.Fatal(err)
+	}
+	told := 0
+	box.OnOverflow = func() { told++ }
+	if err := m.GroupAdd(context.Background(), "room", box.Name); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.overflowGroupMembers(); n != 1 {
+		t.Fatalf("marked %d members, want 1", n)
+	}
+	if !box.Overflowed() || told != 1 {
+		t.Fatalf("after the layer marked it: overflowed %v, told %d; want true, 1", box.Overflowed(), told)
+	}
+	if box.Offer(event("after the gap")) {
+		t.Fatal("a marked mailbox took an event past the gap")
+	}
+}

@@ -488,7 +488,7 @@ func (m *Memory) flush() {
 		s := &m.shards[i]
 		s.mu.Lock()
 		for _, box := range s.channels {
-			box.Drain() // receives only, never blocks: safe under the lock
+			box.Drain() // takes only the mailbox's own lock, never blocks: safe under the shard lock
 		}
 		clear(s.groups)
 		clear(s.presence)
