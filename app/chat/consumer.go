@@ -36,6 +36,7 @@ type Limits struct {
 	MaxMessageChars int
 	CatchupLimit    int
 	CatchupEvery    time.Duration // least time between two catch-up requests on one socket
+	PresencePace    time.Duration // a room's next member list waits this per connection the last reached (0: none)
 	HistoryPageSize int
 	EditWindow      time.Duration // how long after sending an author may edit
 	MaxConnsPerUser int           // open sockets one account may hold (0: no limit)

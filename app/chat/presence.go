@@ -14,18 +14,18 @@ import (
 // members each.
 const presenceDelay = 100 * time.Millisecond
 
-// presenceCostPerConn paces a big room's announcements: after one reached n connections, the
-// next waits at least n x this, so a room's presence frames reach at most 5,000 connections a
-// second from each node (with Redis, every node paces its own announcements). Without it, 10,000 people joining one room cost an announcement to everyone in it
-// every presenceDelay: most of the server's work while they joined.
-const presenceCostPerConn = 200 * time.Microsecond
-
+// Limits.PresencePace paces a big room's announcements: after one reached n connections, the
+// next waits at least n x the pace, so at the default 200 µs a room's presence frames reach at
+// most 5,000 connections a second from each node (with Redis, every node paces its own
+// announcements). Without it, 10,000 people joining one room cost an announcement to everyone
+// in it every presenceDelay: most of the server's work while they joined.
+//
 // maxPresenceGap bounds that wait: the biggest room's list is still at most this old.
 const maxPresenceGap = 5 * time.Second
 
 // presenceGap is how long a room's next announcement waits after one that reached conns.
-func presenceGap(conns int) time.Duration {
-	return min(max(presenceDelay, time.Duration(conns)*presenceCostPerConn), maxPresenceGap)
+func presenceGap(conns int, pace time.Duration) time.Duration {
+	return min(max(presenceDelay, time.Duration(conns)*pace), maxPresenceGap)
 }
 
 // maxPresenceNames caps the names in one presence frame; "count" still says how many.
@@ -81,10 +81,9 @@ func (a *App) announcePresence(room, group string) {
 	}
 }
 
-// paceAfter records when a room's next announcement may go, after one that reached conns.
-// flush sends the room's next announcement.
-func (p *presenceBoard) paceAfter(group string, conns int, flush func()) {
-	gap := presenceGap(conns)
+// paceAfter records when a room's next announcement may go, gap from now. flush sends the
+// room's next announcement.
+func (p *presenceBoard) paceAfter(group string, gap time.Duration, flush func()) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -153,7 +152,8 @@ func (a *App) flushPresence(group string) {
 		frame.Users = frame.Users[:maxPresenceNames]
 	}
 	ev := &layer.Event{Type: TypePresence, Data: mustJSON(frame)}
-	a.presence.paceAfter(group, conns, func() { a.flushPresence(group) }) // before the send: joins during it wait the gap too
+	// Before the send: joins during it wait the gap too.
+	a.presence.paceAfter(group, presenceGap(conns, a.Limits.PresencePace), func() { a.flushPresence(group) })
 	if err := a.Layer.GroupSend(ctx, group, ev); err != nil && err != layer.ErrClosed {
 		a.Log.Warn("presence announce failed", "room", room, "err", err)
 	}

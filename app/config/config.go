@@ -34,6 +34,7 @@ type Config struct {
 	HistoryPageSize  int           // HISTORY_PAGE_SIZE: messages rendered with the room page and per history page
 	CatchupLimit     int           // CATCHUP_LIMIT: most missed messages replayed on reconnect before asking for a reload
 	CatchupEvery     time.Duration // CATCHUP_EVERY: least time between two catch-up requests on one socket
+	PresencePace     time.Duration // PRESENCE_PACE: a big room's next member list waits this per connection the last one reached
 	PublishBatchSize int           // PUBLISH_BATCH_SIZE: most messages stored in one transaction (group commit)
 	PublishLinger    time.Duration // PUBLISH_LINGER: how long a busy publisher waits to fill a batch
 	EditWindow       time.Duration // EDIT_WINDOW: how long after sending an author may edit a message
@@ -66,6 +67,7 @@ func Defaults() Config {
 		HistoryPageSize:  50,
 		CatchupLimit:     1000,
 		CatchupEvery:     250 * time.Millisecond,
+		PresencePace:     200 * time.Microsecond,
 		PublishBatchSize: 256,
 		PublishLinger:    2 * time.Millisecond,
 		EditWindow:       15 * time.Minute,
@@ -160,6 +162,7 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 	num(&cfg.HistoryPageSize, "HISTORY_PAGE_SIZE", "messages per history page")
 	num(&cfg.CatchupLimit, "CATCHUP_LIMIT", "most messages replayed on reconnect")
 	dur(&cfg.CatchupEvery, "CATCHUP_EVERY", "least time between two catch-up requests on one socket")
+	dur(&cfg.PresencePace, "PRESENCE_PACE", "how long a room's next member list waits per connection the last one reached (0: no pacing)")
 	num(&cfg.PublishBatchSize, "PUBLISH_BATCH_SIZE", "most messages stored per transaction")
 	dur(&cfg.PublishLinger, "PUBLISH_LINGER", "how long a busy publisher waits to fill a batch (0: never)")
 	dur(&cfg.EditWindow, "EDIT_WINDOW", "how long after sending a message its author may edit it")
@@ -211,6 +214,9 @@ func (c Config) validate() []string {
 	}
 	if c.CatchupEvery < 0 {
 		errs = append(errs, "CATCHUP_EVERY must not be negative")
+	}
+	if c.PresencePace < 0 || c.PresencePace > time.Millisecond {
+		errs = append(errs, "PRESENCE_PACE must be between 0 and 1ms")
 	}
 	if c.PresenceTTL < 300*time.Millisecond {
 		errs = append(errs, "PRESENCE_TTL must be at least 300ms")

@@ -108,6 +108,7 @@ func (s *Server) build(assets Assets) error {
 		MessageLimiter: ratelimit.New(cfg.MessageRate, cfg.MessageBurst),
 		Limits: chat.Limits{
 			MaxMessageChars: cfg.MaxMessageChars, CatchupLimit: cfg.CatchupLimit, CatchupEvery: cfg.CatchupEvery,
+			PresencePace:    cfg.PresencePace,
 			HistoryPageSize: cfg.HistoryPageSize, EditWindow: cfg.EditWindow,
 			MaxConnsPerUser: cfg.MaxConnsPerUser, MaxConnsPerIP: cfg.MaxConnsPerIP,
 		},
