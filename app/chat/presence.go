@@ -45,7 +45,7 @@ type presenceBoard struct {
 	mu      sync.Mutex
 	pending map[string]string // group -> room name, announcements scheduled
 	timers  map[string]*time.Timer
-	quiet   map[string]time.Time // group -> no announcement before this (big rooms only)
+	quiet   map[string]time.Time // group -> its next announcement waits until then (big rooms only)
 	closed  bool
 	// locks serialise computing and sending a room's list, so two announcements cannot
 	// reach members in the opposite order of their lists.
@@ -72,31 +72,19 @@ func (a *App) announcePresence(room, group string) {
 	_, scheduled := p.pending[group]
 	p.pending[group] = room
 	if !scheduled {
-		delay := presenceDelay
-		if until, ok := p.quiet[group]; ok {
-			delay = max(delay, time.Until(until))
-			delete(p.quiet, group)
-		}
-		p.timers[group] = time.AfterFunc(delay, func() { a.flushPresence(group) })
+		p.timers[group] = time.AfterFunc(presenceDelay, func() { a.flushPresence(group) })
 	}
 }
 
-// paceAfter records when a room's next announcement may go, gap from now. flush sends the
-// room's next announcement.
-func (p *presenceBoard) paceAfter(group string, gap time.Duration, flush func()) {
+// quietFor makes a room's next announcement wait gap from now; a gap no longer than
+// presenceDelay, which every announcement waits anyway, needs no entry.
+func (p *presenceBoard) quietFor(group string, gap time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return
 	}
 	if gap <= presenceDelay {
-		delete(p.quiet, group) // the delay every announcement waits anyway
-		return
-	}
-	// A join while the list was being read has already scheduled the next announcement at the
-	// usual delay: move it.
-	if t, ok := p.timers[group]; ok && t.Stop() {
-		p.timers[group] = time.AfterFunc(gap, flush)
 		delete(p.quiet, group)
 		return
 	}
@@ -132,6 +120,16 @@ func (a *App) flushPresence(group string) {
 		a.presence.mu.Unlock()
 		return
 	}
+	if until, ok := a.presence.quiet[group]; ok {
+		if wait := time.Until(until); wait > 0 {
+			// A big room's last list went out moments ago: this one waits its turn. The room's
+			// lock, held above, means a list being sent has already set the wait.
+			a.presence.timers[group] = time.AfterFunc(wait, func() { a.flushPresence(group) })
+			a.presence.mu.Unlock()
+			return
+		}
+		delete(a.presence.quiet, group)
+	}
 	room := a.presence.pending[group]
 	delete(a.presence.pending, group)
 	delete(a.presence.timers, group)
@@ -152,8 +150,7 @@ func (a *App) flushPresence(group string) {
 		frame.Users = frame.Users[:maxPresenceNames]
 	}
 	ev := &layer.Event{Type: TypePresence, Data: mustJSON(frame)}
-	// Before the send: joins during it wait the gap too.
-	a.presence.paceAfter(group, presenceGap(conns, a.Limits.PresencePace), func() { a.flushPresence(group) })
+	a.presence.quietFor(group, presenceGap(conns, a.Limits.PresencePace)) // before the send, for joins during it
 	if err := a.Layer.GroupSend(ctx, group, ev); err != nil && err != layer.ErrClosed {
 		a.Log.Warn("presence announce failed", "room", room, "err", err)
 	}
