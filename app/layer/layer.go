@@ -68,8 +68,6 @@ type Layer interface {
 	PresenceAdd(ctx context.Context, group, channel, member string) error
 	// PresenceRemove forgets channel's presence in group.
 	PresenceRemove(ctx context.Context, group, channel string) error
-	// PresenceMembers lists the distinct members present in group, sorted.
-	PresenceMembers(ctx context.Context, group string) ([]string, error)
 	// Presence lists the distinct members present in group, sorted, and how many channels
 	// (connections) they hold there in all: the number a presence announcement reaches.
 	Presence(ctx context.Context, group string) (members []string, channels int, err error)

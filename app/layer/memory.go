@@ -430,13 +430,8 @@ func (m *Memory) presenceRemove(group, channel string) {
 	}
 }
 
-// PresenceMembers lists group's distinct members, sorted; empty (not nil) when nobody is there.
-func (m *Memory) PresenceMembers(ctx context.Context, group string) ([]string, error) {
-	members, _, err := m.Presence(ctx, group)
-	return members, err
-}
-
-// Presence lists the distinct members present in group, sorted, and their channel count.
+// Presence lists the distinct members present in group, sorted (empty, not nil, when nobody is
+// there), and their channel count.
 func (m *Memory) Presence(ctx context.Context, group string) (members []string, channels int, err error) {
 	if err := m.check(group, ValidGroupName); err != nil {
 		return nil, 0, err

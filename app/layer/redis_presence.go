@@ -143,12 +143,6 @@ func (r *Redis) removeScanned(ctx context.Context, key, channel string) error {
 	return r.client.ZRem(ctx, key, found...).Err()
 }
 
-// PresenceMembers lists the distinct members present in group on any node, sorted.
-func (r *Redis) PresenceMembers(ctx context.Context, group string) ([]string, error) {
-	members, _, err := r.Presence(ctx, group)
-	return members, err
-}
-
 // Presence lists the distinct members present in group on every node, sorted, and how many
 // live channels they hold.
 func (r *Redis) Presence(ctx context.Context, group string) (members []string, channels int, err error) {
