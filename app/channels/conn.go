@@ -52,6 +52,12 @@ type Conn struct {
 	pong        []byte   // ping payload to answer, set by the reader
 	out         [][]byte // encoded frames from event handlers this round (writer goroutine only)
 
+	// The write deadline in force, set by the writer (or by answerPeerClose once it ended).
+	writeDeadline time.Time
+	// The handler of the last event type dispatched: a room's events are nearly all of one type.
+	lastType    string
+	lastHandler HandlerFunc
+
 	// The writer goroutine runs only while there is something to write: kick starts it, and it
 	// ends when a round finds nothing, so an idle connection has one goroutine (the reader).
 	writer       atomic.Int32  // writerIdle, writerRunning or writerEnded
@@ -87,7 +93,10 @@ func (c *Conn) Context() context.Context { return c.ctx }
 
 // Handle registers the handler for layer events of type eventType (Channels maps
 // "chat.message" to chat_message by name; Go registers it explicitly).
-func (c *Conn) Handle(eventType string, fn HandlerFunc) { c.handlers[eventType] = fn }
+func (c *Conn) Handle(eventType string, fn HandlerFunc) {
+	c.handlers[eventType] = fn
+	c.lastHandler = nil
+}
 
 // GroupAdd adds the connection's channel to group; it is discarded from it on disconnect.
 func (c *Conn) GroupAdd(group string) error {
@@ -216,7 +225,11 @@ func (c *Conn) dispatch(ev *layer.Event, now time.Time) {
 	if ev.Expired(now) {
 		return
 	}
-	h, ok := c.handlers[ev.Type]
+	h, ok := c.lastHandler, c.lastHandler != nil && ev.Type == c.lastType
+	if !ok {
+		h, ok = c.handlers[ev.Type]
+		c.lastType, c.lastHandler = ev.Type, h
+	}
 	if !ok {
 		c.server.noHandler.Add(1)
 		c.server.log.Error("websocket event without handler", "type", ev.Type, "channel", c.mailbox.Name, "err", ErrNoHandler)
@@ -261,6 +274,11 @@ var writeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return
 // runs while rounds find work and ends on the first that finds none; kick starts it again.
 func (c *Conn) writeLoop() {
 	defer func() {
+		// Only stopWriter waits for a token, and only after the reader ended: a writer that
+		// sees readerEnded false here ended before stopWriter could see it running.
+		if !c.readerEnded.Load() {
+			return
+		}
 		select {
 		case c.writerExited <- struct{}{}:
 		default:
@@ -359,10 +377,17 @@ func (c *Conn) writeRound(frames [][]byte) (_ [][]byte, worked, done bool) {
 	return frames, true, false
 }
 
-// write sends b with one system call; on failure it aborts the connection.
-func (c *Conn) write(b []byte, deadline time.Duration) error {
+// write sends b with one system call, blocking at most about timeout; on failure it aborts
+// the connection.
+func (c *Conn) write(b []byte, timeout time.Duration) error {
 	netConn := c.ws.NetConn()
-	_ = netConn.SetWriteDeadline(time.Now().Add(deadline))
+	// Moving a deadline updates a runtime timer, which cost as much as the rest of a
+	// broadcast's round: the deadline is moved only when it would be earlier, or over an
+	// eighth of timeout later, so a write may block between 7/8 of timeout and timeout.
+	if d := time.Now().Add(timeout); d.Before(c.writeDeadline) || d.Sub(c.writeDeadline) > timeout/8 {
+		_ = netConn.SetWriteDeadline(d)
+		c.writeDeadline = d
+	}
 	c.server.writes.Add(1) // before the write, so a client that got the bytes sees it counted
 	if _, err := netConn.Write(b); err != nil {
 		c.abort()
