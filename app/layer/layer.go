@@ -125,7 +125,7 @@ type Mailbox struct {
 	events   []*Event // waiting from head on; a drained mailbox keeps at most a small array
 	head     int
 	bytes    int64
-	ready    chan struct{} // a token after each Offer, for a receiver waiting in Ready
+	ready    chan struct{} // a token after each Offer, once a receiver asked for it (Ready, Next)
 
 	overflowed atomic.Bool
 	told       atomic.Bool // OnOverflow ran
@@ -134,7 +134,7 @@ type Mailbox struct {
 // NewMailbox makes a mailbox holding at most capacity events. Layers use it; consumers get
 // mailboxes from NewChannel.
 func NewMailbox(name string, capacity int) *Mailbox {
-	return &Mailbox{Name: name, capacity: max(capacity, 1), ready: make(chan struct{}, 1)}
+	return &Mailbox{Name: name, capacity: max(capacity, 1)}
 }
 
 // Offer puts ev in the mailbox without waiting; false (and the mailbox marked overflowed)
@@ -164,10 +164,13 @@ func (m *Mailbox) Offer(ev *Event) bool {
 	}
 	m.events = append(m.events, ev)
 	m.bytes += n
+	ready := m.ready
 	m.mu.Unlock()
-	select {
-	case m.ready <- struct{}{}:
-	default:
+	if ready != nil {
+		select {
+		case ready <- struct{}{}:
+		default:
+		}
 	}
 	if m.Notify != nil {
 		m.Notify()
@@ -217,7 +220,7 @@ func (m *Mailbox) Next(ctx context.Context) (*Event, error) {
 			return ev, nil
 		}
 		select {
-		case <-m.ready:
+		case <-m.Ready():
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -226,7 +229,20 @@ func (m *Mailbox) Next(ctx context.Context) (*Event, error) {
 
 // Ready has a token after an Offer: a receiver that found the mailbox empty waits on it, then
 // polls again (a token may be stale; Poll then finds nothing and the receiver waits again).
-func (m *Mailbox) Ready() <-chan struct{} { return m.ready }
+// The channel is made on first use, with a token if events wait (an Offer before it had none
+// to give): a connection's mailbox is drained by its writer when Notify starts it, and needs
+// no channel.
+func (m *Mailbox) Ready() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ready == nil {
+		m.ready = make(chan struct{}, 1)
+		if m.head < len(m.events) {
+			m.ready <- struct{}{}
+		}
+	}
+	return m.ready
+}
 
 // Len reports how many events are waiting.
 func (m *Mailbox) Len() int {

@@ -82,3 +82,59 @@ func TestMailboxMarkedByTheLayer(t *testing.T) {
 		t.Fatal("a marked mailbox took an event past the gap")
 	}
 }
+
+// A mailbox makes its Ready channel only when a receiver first asks for it; an event offered
+// before that still wakes the receiver, and every later Offer leaves a token too.
+func TestMailboxReadyMadeOnFirstUse(t *testing.T) {
+	box := NewMailbox("specific.z", 8)
+	if !box.Offer(event("before anyone waited")) {
+		t.Fatal("an empty mailbox refused an event")
+	}
+	select {
+	case <-box.Ready():
+	case <-time.After(time.Second):
+		t.Fatal("an event offered before Ready was first asked for left no token")
+	}
+	if _, ok := box.Poll(); !ok {
+		t.Fatal("the token's event was not there")
+	}
+	select {
+	case <-box.Ready():
+		t.Fatal("a token with nothing offered since")
+	default:
+	}
+	got := make(chan *Event)
+	go func() {
+		ev, err := box.Next(context.Background())
+		if err != nil {
+			t.Error(err)
+		}
+		got <- ev
+	}()
+	time.Sleep(10 * time.Millisecond) // let Next find the mailbox empty and wait
+	box.Offer(event("while waiting"))
+	select {
+	case ev := <-got:
+		if string(ev.Data) != string(event("while waiting").Data) {
+			t.Fatalf("Next returned %s", ev.Data)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("Next did not wake for an offered event")
+	}
+}
+
+// A connection's mailbox (drained by the writer Notify starts) never makes a Ready channel.
+func TestMailboxWithNotifyHasNoReadyChannel(t *testing.T) {
+	box := NewMailbox("specific.n", 8)
+	notified := 0
+	box.Notify = func() { notified++ }
+	for range 3 {
+		box.Offer(event("x"))
+	}
+	box.mu.Lock()
+	made := box.ready != nil
+	box.mu.Unlock()
+	if made || notified != 3 {
+		t.Fatalf("ready channel made %v, notified %d times; want false, 3", made, notified)
+	}
+}
