@@ -7,6 +7,8 @@ package loadtest
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +43,10 @@ type Options struct {
 	RoomPrefix  string // room names are RoomPrefix + index
 	MessageSize int    // pad message text to this many bytes
 	Dialers     int    // handshakes in flight at once
+	// ClientIDs is how messages carry a client_id, the key the server deduplicates resends
+	// on: "random" (a random UUID, as browsers send today), "time" (time-ordered, UUIDv7
+	// layout) or "none".
+	ClientIDs string
 }
 
 // Report is what a run measured.
@@ -113,6 +119,13 @@ func Run(ctx context.Context, o Options, out io.Writer) (*Report, error) {
 	}
 	if o.RoomPrefix == "" {
 		o.RoomPrefix = "load-"
+	}
+	switch o.ClientIDs {
+	case "":
+		o.ClientIDs = "random"
+	case "random", "time", "none":
+	default:
+		return nil, fmt.Errorf("bad client-id kind %q: random, time or none", o.ClientIDs)
 	}
 	r := &run{opts: o, base: u.Scheme + "://" + u.Host, host: u.Host}
 	rep := &Report{}
@@ -388,7 +401,13 @@ func (r *run) send(ctx context.Context, c *conn, nSenders int, stop time.Time) {
 		buf = append(buf, ' ')
 		buf = strconv.AppendInt(buf, ts, 10)
 		buf = append(buf, pad...)
-		buf = append(buf, `"}`...)
+		buf = append(buf, '"')
+		if r.opts.ClientIDs != "none" {
+			buf = append(buf, `,"client_id":"`...)
+			buf = appendClientID(buf, r.opts.ClientIDs, now)
+			buf = append(buf, '"')
+		}
+		buf = append(buf, '}')
 		if err := c.ws.WriteMessage(websocket.TextMessage, buf); err != nil {
 			return
 		}
@@ -397,6 +416,35 @@ func (r *run) send(ctx context.Context, c *conn, nSenders int, stop time.Time) {
 		}
 		next = next.Add(interval)
 	}
+}
+
+// appendClientID appends a UUID in text form: random (version 4), or version 7, whose first
+// 48 bits are the time in milliseconds.
+func appendClientID(buf []byte, kind string, now time.Time) []byte {
+	var id [16]byte
+	binary.LittleEndian.PutUint64(id[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(id[8:], rand.Uint64())
+	version := byte(0x40)
+	if kind == "time" {
+		ms := uint64(now.UnixMilli())
+		for i := range 6 {
+			id[i] = byte(ms >> (40 - 8*i))
+		}
+		version = 0x70
+	}
+	id[6] = id[6]&0x0f | version
+	id[8] = id[8]&0x3f | 0x80
+	var text [36]byte
+	hex.Encode(text[0:8], id[0:4])
+	text[8] = '-'
+	hex.Encode(text[9:13], id[4:6])
+	text[13] = '-'
+	hex.Encode(text[14:18], id[6:8])
+	text[18] = '-'
+	hex.Encode(text[19:23], id[8:10])
+	text[23] = '-'
+	hex.Encode(text[24:36], id[10:16])
+	return append(buf, text[:]...)
 }
 
 // drain waits until deliveries stop growing, so the last messages of the window arrive.
