@@ -92,7 +92,8 @@ func (c *Conn) Layer() layer.Layer { return c.server.opts.Layer }
 func (c *Conn) Context() context.Context { return c.ctx }
 
 // Handle registers the handler for layer events of type eventType (Channels maps
-// "chat.message" to chat_message by name; Go registers it explicitly).
+// "chat.message" to chat_message by name; Go registers it explicitly). Call it in Connect:
+// from then on the writer goroutine reads the handlers.
 func (c *Conn) Handle(eventType string, fn HandlerFunc) {
 	c.handlers[eventType] = fn
 	c.lastHandler = nil

@@ -7,9 +7,9 @@ import (
 )
 
 func printReport(w io.Writer, o Options, r *Report) {
-	mode := fmt.Sprintf("%d rooms x %d members, %d sender(s)/room, target %.0f msg/s", o.Rooms, o.Members, o.Senders, o.Rate)
+	mode := fmt.Sprintf("%d rooms x %d members, %d sender(s)/room, target %.0f msg/s, client ids %s", o.Rooms, o.Members, o.Senders, o.Rate, o.ClientIDs)
 	if o.Idle {
-		mode = fmt.Sprintf("idle: %d rooms x %d members, one broadcast to room 0", o.Rooms, o.Members)
+		mode = fmt.Sprintf("idle: %d rooms x %d members, one broadcast to room 0 (no client id)", o.Rooms, o.Members)
 	}
 	fmt.Fprintf(w, "\n== %s\n", mode)
 	fmt.Fprintf(w, "connections      %d opened, %d failed; connect p50 %s p99 %s\n", r.Connections, r.ConnectFailures, round(r.ConnectP50), round(r.ConnectP99))
