@@ -1,8 +1,11 @@
 package store_test
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"testing"
+	"time"
 
 	"chat/app/store"
 	"chat/app/store/storetest"
@@ -11,19 +14,28 @@ import (
 
 // BenchmarkSaveMessages measures the group-commit write path: one op is one SaveMessages call
 // (one transaction) of batch messages into one room, or spread over many (each room's counters
-// and seqs are claimed once per batch); msgs/s is the resulting throughput.
+// and seqs are claimed once per batch); msgs/s is the resulting throughput. The ids=uuid cases
+// carry a client_id per message, as the page sends, which the deduplicating index stores too:
+// random (version 4) or time-ordered (version 7) UUIDs.
 func BenchmarkSaveMessages(b *testing.B) {
 	for _, backend := range storetest.Backends {
-		for _, c := range []struct{ size, rooms int }{{1, 1}, {16, 1}, {128, 1}, {128, 64}} {
-			b.Run(fmt.Sprintf("%s/batch=%d/rooms=%d", backend.Name, c.size, c.rooms), func(b *testing.B) {
+		for _, c := range []struct {
+			size, rooms int
+			ids         string
+		}{{1, 1, ""}, {16, 1, ""}, {128, 1, ""}, {128, 64, ""}, {128, 64, "random"}, {128, 64, "time"}} {
+			name := fmt.Sprintf("%s/batch=%d/rooms=%d", backend.Name, c.size, c.rooms)
+			if c.ids != "" {
+				name += "/ids=" + c.ids
+			}
+			b.Run(name, func(b *testing.B) {
 				s := storetest.Open(b, backend.URL(b))
-				benchSave(b, s, c.size, c.rooms)
+				benchSave(b, s, c.size, c.rooms, c.ids)
 			})
 		}
 	}
 }
 
-func benchSave(b *testing.B, s *store.Store, size, roomCount int) {
+func benchSave(b *testing.B, s *store.Store, size, roomCount int, ids string) {
 	u := mustUser(b, s, "bench")
 	rooms := make([]*models.Room, roomCount)
 	for i := range rooms {
@@ -36,6 +48,12 @@ func benchSave(b *testing.B, s *store.Store, size, roomCount int) {
 	for b.Loop() {
 		for i := range batch {
 			msgs[i] = models.Message{RoomID: rooms[i%roomCount].ID, UserID: u.ID, Body: "hello, world"}
+			switch ids {
+			case "random":
+				msgs[i].ClientID = clientID(false)
+			case "time":
+				msgs[i].ClientID = clientID(true)
+			}
 			batch[i] = &msgs[i]
 		}
 		if _, err := s.SaveMessages(ctx, batch); err != nil {
@@ -43,4 +61,21 @@ func benchSave(b *testing.B, s *store.Store, size, roomCount int) {
 		}
 	}
 	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// clientID is a UUID in text form: version 4 (random), or version 7 (time-ordered: its first
+// 48 bits are the time in milliseconds).
+func clientID(timeOrdered bool) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
+	if timeOrdered {
+		ms := time.Now().UnixMilli()
+		for i := range 6 {
+			b[i] = byte(ms >> (40 - 8*i))
+		}
+		b[6] = b[6]&0x0f | 0x70
+	}
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
