@@ -96,14 +96,20 @@
     return node;
   }
 
+  // A message's client id is a UUID whose first 48 bits are the time in milliseconds (the
+  // version 7 layout): the server's deduplicating index on (user, client id) then grows at
+  // its end, as the messages do, instead of at a random place, which made storing a batch
+  // about 1.4x slower (BenchmarkSaveMessages, ids=random against ids=time).
   function uuid() {
-    if (window.crypto && typeof crypto.randomUUID === "function") {
-      try { return crypto.randomUUID(); } catch (_) { /* insecure context: fall through */ }
-    }
     const b = new Uint8Array(16);
     if (window.crypto && crypto.getRandomValues) crypto.getRandomValues(b);
     else for (let i = 0; i < 16; i++) b[i] = Math.floor(Math.random() * 256);
-    b[6] = (b[6] & 0x0f) | 0x40;
+    let ms = Date.now();
+    for (let i = 5; i >= 0; i--) {
+      b[i] = ms % 256;
+      ms = Math.floor(ms / 256);
+    }
+    b[6] = (b[6] & 0x0f) | 0x70;
     b[8] = (b[8] & 0x3f) | 0x80;
     const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
     return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);

@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -106,6 +108,32 @@ func TestMessagesReachTheSameRoomOnly(t *testing.T) {
 	alice.checkTimeline(room1) // also checks that exactly her own messages are .own
 	bob.checkTimeline(room1)
 	carol.checkTimeline([][2]string{{"carol", "anyone in room2?"}})
+	checkClientIDsTimeOrdered(t, env, "room1", 3)
+}
+
+// checkClientIDsTimeOrdered checks that the room's n newest messages were stored with the
+// client ids the page made: UUIDs of version 7, whose first 48 bits are the sending time in
+// milliseconds, so the deduplicating index grows at its end.
+func checkClientIDsTimeOrdered(t *testing.T, env *apptest.Env, room string, n int) {
+	t.Helper()
+	r, err := env.Server.Store.RoomByName(context.Background(), room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := env.Server.Store.RecentMessages(context.Background(), r.ID, n)
+	if err != nil || len(msgs) != n {
+		t.Fatalf("%s: %d stored messages, %v; want %d", room, len(msgs), err, n)
+	}
+	v7 := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	for _, m := range msgs {
+		if !v7.MatchString(m.ClientID) {
+			t.Fatalf("message %d was stored with client id %q, want a version 7 UUID", m.ID, m.ClientID)
+		}
+		ms, _ := strconv.ParseInt(m.ClientID[0:8]+m.ClientID[9:13], 16, 64)
+		if sent := time.UnixMilli(ms); sent.Sub(m.CreatedAt).Abs() > time.Minute {
+			t.Fatalf("message %d: client id %q says it was sent at %s, stored at %s", m.ID, m.ClientID, sent, m.CreatedAt)
+		}
+	}
 }
 
 // 3. A reload shows the history, rendered by the server, in order.

@@ -32,7 +32,7 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.RoomPrefix, "room-prefix", "load-", "room names are this plus a number")
 	fs.IntVar(&o.MessageSize, "size", 0, "pad messages to this many bytes")
 	fs.IntVar(&o.Dialers, "dialers", 64, "websocket handshakes in flight at once")
-	fs.StringVar(&o.ClientIDs, "client-ids", "random", "client_id each message carries: random (as browsers send), time (UUIDv7 layout) or none")
+	fs.StringVar(&o.ClientIDs, "client-ids", "time", "client_id each message carries: time (time-ordered UUIDv7, as the page sends), random (UUIDv4) or none")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0

@@ -44,8 +44,8 @@ type Options struct {
 	MessageSize int    // pad message text to this many bytes
 	Dialers     int    // handshakes in flight at once
 	// ClientIDs is how messages carry a client_id, the key the server deduplicates resends
-	// on: "random" (a random UUID, as browsers send today), "time" (time-ordered, UUIDv7
-	// layout) or "none".
+	// on: "time" (time-ordered, the UUIDv7 layout the page sends; the default), "random" (a
+	// random UUID) or "none".
 	ClientIDs string
 }
 
@@ -122,7 +122,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (*Report, error) {
 	}
 	switch o.ClientIDs {
 	case "":
-		o.ClientIDs = "random"
+		o.ClientIDs = "time"
 	case "random", "time", "none":
 	default:
 		return nil, fmt.Errorf("bad client-id kind %q: random, time or none", o.ClientIDs)
