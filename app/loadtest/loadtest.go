@@ -7,8 +7,6 @@ package loadtest
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +22,7 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+	"github.com/google/uuid"
 )
 
 // Options describe one run.
@@ -404,7 +403,7 @@ func (r *run) send(ctx context.Context, c *conn, nSenders int, stop time.Time) {
 		buf = append(buf, '"')
 		if r.opts.ClientIDs != "none" {
 			buf = append(buf, `,"client_id":"`...)
-			buf = appendClientID(buf, r.opts.ClientIDs, now)
+			buf = append(buf, clientID(r.opts.ClientIDs)...)
 			buf = append(buf, '"')
 		}
 		buf = append(buf, '}')
@@ -418,33 +417,15 @@ func (r *run) send(ctx context.Context, c *conn, nSenders int, stop time.Time) {
 	}
 }
 
-// appendClientID appends a UUID in text form: random (version 4), or version 7, whose first
-// 48 bits are the time in milliseconds.
-func appendClientID(buf []byte, kind string, now time.Time) []byte {
-	var id [16]byte
-	binary.LittleEndian.PutUint64(id[:8], rand.Uint64())
-	binary.LittleEndian.PutUint64(id[8:], rand.Uint64())
-	version := byte(0x40)
+// clientID is a UUID in text form: version 7 for "time" (its first 48 bits are the time in
+// milliseconds, as the page makes them), else random (version 4).
+func clientID(kind string) string {
 	if kind == "time" {
-		ms := uint64(now.UnixMilli())
-		for i := range 6 {
-			id[i] = byte(ms >> (40 - 8*i))
+		if id, err := uuid.NewV7(); err == nil {
+			return id.String()
 		}
-		version = 0x70
 	}
-	id[6] = id[6]&0x0f | version
-	id[8] = id[8]&0x3f | 0x80
-	var text [36]byte
-	hex.Encode(text[0:8], id[0:4])
-	text[8] = '-'
-	hex.Encode(text[9:13], id[4:6])
-	text[13] = '-'
-	hex.Encode(text[14:18], id[6:8])
-	text[18] = '-'
-	hex.Encode(text[19:23], id[8:10])
-	text[23] = '-'
-	hex.Encode(text[24:36], id[10:16])
-	return append(buf, text[:]...)
+	return uuid.NewString()
 }
 
 // drain waits until deliveries stop growing, so the last messages of the window arrive.

@@ -1,11 +1,10 @@
 package store_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"testing"
-	"time"
+
+	"github.com/google/uuid"
 
 	"chat/app/store"
 	"chat/app/store/storetest"
@@ -50,9 +49,9 @@ func benchSave(b *testing.B, s *store.Store, size, roomCount int, ids string) {
 			msgs[i] = models.Message{RoomID: rooms[i%roomCount].ID, UserID: u.ID, Body: "hello, world"}
 			switch ids {
 			case "random":
-				msgs[i].ClientID = clientID(false)
+				msgs[i].ClientID = uuid.NewString()
 			case "time":
-				msgs[i].ClientID = clientID(true)
+				msgs[i].ClientID = uuid.Must(uuid.NewV7()).String()
 			}
 			batch[i] = &msgs[i]
 		}
@@ -61,21 +60,4 @@ func benchSave(b *testing.B, s *store.Store, size, roomCount int, ids string) {
 		}
 	}
 	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "msgs/s")
-}
-
-// clientID is a UUID in text form: version 4 (random), or version 7 (time-ordered: its first
-// 48 bits are the time in milliseconds).
-func clientID(timeOrdered bool) string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
-	if timeOrdered {
-		ms := time.Now().UnixMilli()
-		for i := range 6 {
-			b[i] = byte(ms >> (40 - 8*i))
-		}
-		b[6] = b[6]&0x0f | 0x70
-	}
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
