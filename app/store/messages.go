@@ -101,6 +101,9 @@ func (s *Store) SaveMessages(ctx context.Context, batch []*models.Message) (dupl
 	if err != nil {
 		return nil, fmt.Errorf("store: save messages: %w", err)
 	}
+	if s.walRestartDue.CompareAndSwap(true, false) {
+		s.restartWAL(ctx)
+	}
 	var out []saved
 	var known []int // rows whose client id turned out to be stored before this call
 	for attempt := 0; ; attempt++ {

@@ -139,15 +139,8 @@ func TestRebind(t *testing.T) {
 // checkpoints inside a commit are off, and the rows still reach the database file.
 func TestCheckpointsRunInTheBackground(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ckpt.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s := openMigrated(t, path)
 	ctx := context.Background()
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	var auto int
 	if err := s.writerSQL.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != 0 {
 		t.Fatalf("writer's wal_autocheckpoint = %d, %v; want 0 (checkpoints off the commit path)", auto, err)
@@ -156,14 +149,7 @@ func TestCheckpointsRunInTheBackground(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := s.CreateUser(ctx, "alice", "h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := s.GetOrCreateRoom(ctx, "lobby")
-	if err != nil {
-		t.Fatal(err)
-	}
+	u, r := aliceInLobby(t, s)
 	batch := make([]*models.Message, 500)
 	for i := range batch {
 		batch[i] = &models.Message{RoomID: r.ID, UserID: u.ID, Body: strings.Repeat("x", 200)}
@@ -186,4 +172,69 @@ func TestCheckpointsRunInTheBackground(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Under a steady stream of commits a PASSIVE checkpoint never finds the WAL fully copied when a
+// transaction begins, so SQLite never starts it over; once it holds walRestartAt pages the
+// writer restarts it, and the file stays near that size instead of growing with every commit
+// (without the restart, this test's WAL file reached 63.5 MiB).
+func TestWALRestartsUnderSteadyWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wal.db")
+	s := openMigrated(t, path)
+	ctx := context.Background()
+	s.walRestartAt.Store(256) // 1 MiB
+	u, r := aliceInLobby(t, s)
+	body := strings.Repeat("x", 1000)
+	var largest int64
+	// About 60 MB of WAL over about 2 s: commits that come faster than a checkpoint copies,
+	// spread over several of checkpointEvery's ticks.
+	for range 400 {
+		time.Sleep(5 * time.Millisecond)
+		batch := make([]*models.Message, 64)
+		for i := range batch {
+			batch[i] = &models.Message{RoomID: r.ID, UserID: u.ID, Body: body}
+		}
+		if _, err := s.SaveMessages(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(path + "-wal"); err == nil {
+			largest = max(largest, fi.Size())
+		}
+	}
+	if largest > 16<<20 {
+		t.Fatalf("the WAL file grew to %.1f MiB with restarts at 1 MiB", float64(largest)/(1<<20))
+	}
+	// Every message is there after the restarts.
+	var n int64
+	if err := s.reader.WithContext(ctx).Raw("SELECT COUNT(*) FROM messages").Scan(&n).Error; err != nil || n != 400*64 {
+		t.Fatalf("%d messages stored, %v; want %d", n, err, 400*64)
+	}
+}
+
+// openMigrated opens a migrated SQLite store at path, closed when the test ends.
+func openMigrated(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if _, err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// aliceInLobby creates the user alice and the room lobby.
+func aliceInLobby(t *testing.T, s *Store) (*models.User, *models.Room) {
+	t.Helper()
+	u, err := s.CreateUser(context.Background(), "alice", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.GetOrCreateRoom(context.Background(), "lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u, r
 }
