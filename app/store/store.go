@@ -242,7 +242,7 @@ func (s *Store) checkpointLoop(ckpt *sql.DB) {
 }
 
 // checkpoint copies the WAL into the database file without blocking the writer (PASSIVE),
-// and when the WAL still holds walRestartPages or more, asks the writer to restart it.
+// and when the WAL still holds walRestartAt pages or more, asks the writer to restart it.
 func (s *Store) checkpoint(ckpt *sql.DB) {
 	var busy, pages, copied int
 	if err := ckpt.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &pages, &copied); err != nil {
