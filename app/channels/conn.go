@@ -10,6 +10,7 @@ import (
 
 	fws "github.com/fasthttp/websocket"
 	"github.com/gofiber/contrib/websocket"
+	"github.com/valyala/fasthttp"
 
 	"chat/app/layer"
 )
@@ -70,6 +71,10 @@ type Conn struct {
 
 	started chan struct{}
 	claimed atomic.Bool
+
+	// The upgrade request's fasthttp context, which fasthttp keeps until the upgraded handler
+	// returns; run empties it (releaseUpgradeRequest).
+	upgradeRequest *fasthttp.RequestCtx
 }
 
 // Writer states: at most one writer goroutine runs; once ended, none starts again.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"chat/app/layer"
 )
@@ -109,6 +110,7 @@ func (s *Server) Route(factory Factory) fiber.Handler {
 			return fiber.NewError(fiber.StatusForbidden, err.Error())
 		}
 		c.Locals(localConn, conn)
+		conn.upgradeRequest = c.Context()
 		started := conn.started
 		if err := upgrade(c); err != nil {
 			conn.finish(CloseAbnormal)
@@ -200,6 +202,8 @@ func (s *Server) run(ws *websocket.Conn) {
 	}
 	close(c.started)
 	c.ws = ws
+	releaseUpgradeRequest(c.upgradeRequest)
+	c.upgradeRequest = nil
 	c.socket.Store(ws)
 	c.mu.Lock()
 	c.writing = true
@@ -222,6 +226,21 @@ func (s *Server) run(ws *websocket.Conn) {
 			"code", code, "duration", time.Since(c.ConnectedAt).Round(time.Millisecond))
 	}()
 	code = c.readLoop()
+}
+
+// releaseUpgradeRequest lets go of the memory of the upgrade request, about 4 KiB of parsed
+// headers, cookies and query per socket, which fasthttp would otherwise keep for the socket's
+// whole life: it returns the request's context to its pool only when the upgraded handler
+// returns. Everything the connection needs was copied out before the upgrade (the scope, and
+// contrib/websocket's own copies), and fasthttp's connection goroutine no longer touches the
+// context once it has started this goroutine, so emptying it here is safe; the context goes
+// back to the pool empty and the next request that takes it parses into fresh buffers.
+func releaseUpgradeRequest(rc *fasthttp.RequestCtx) {
+	if rc == nil {
+		return
+	}
+	rc.Request = fasthttp.Request{}
+	rc.Response = fasthttp.Response{}
 }
 
 // finish leaves the groups, drops the channel and tells the consumer.

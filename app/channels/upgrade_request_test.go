@@ -1,0 +1,103 @@
+package channels_test
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+
+	"chat/app/channels"
+	"chat/app/layer"
+)
+
+// probeConsumer answers every frame with what the upgrade request's fasthttp context still
+// holds. It reaches that context through the scope's Session, where the test's middleware put
+// it before the upgrade, and reads it on the reader goroutine, as the runtime's own code does.
+type probeConsumer struct{}
+
+func (probeConsumer) Connect(*channels.Conn) error { return nil }
+
+func (probeConsumer) Receive(c *channels.Conn, _ []byte) error {
+	rc := c.Scope().Session.(*fasthttp.RequestCtx)
+	return c.SendJSON(map[string]any{
+		"headers": rc.Request.Header.Len(),
+		"cookie":  string(rc.Request.Header.Cookie("big")),
+		"query":   rc.QueryArgs().Len(),
+	})
+}
+
+func (probeConsumer) Disconnect(*channels.Conn, int) {}
+
+// A socket does not keep the parsed headers, cookies and query of its upgrade request for its
+// whole life (fasthttp would, about 4 KiB each), and the pooled request context it empties
+// still serves later plain requests correctly.
+func TestUpgradeRequestIsReleased(t *testing.T) {
+	mem := layer.NewMemory(layer.MemoryOptions{})
+	srv := channels.NewServer(channels.Options{Layer: mem, MaxFrameBytes: 4096,
+		SendQueueBytes: 1 << 20, PingInterval: time.Minute, WriteTimeout: 5 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Get("/echo", func(c *fiber.Ctx) error {
+		return c.SendString(c.Get("X-Probe") + "|" + c.Cookies("big") + "|" + c.Query("q"))
+	})
+	app.Get("/ws/:room", func(c *fiber.Ctx) error {
+		c.Locals(channels.LocalSession, c.Context())
+		return c.Next()
+	}, srv.Route(func(*channels.Scope) channels.Consumer { return probeConsumer{} }))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = app.Listener(ln) }()
+	t.Cleanup(func() { _ = app.Shutdown() })
+	host := ln.Addr().String()
+	big := strings.Repeat("c", 2000)
+
+	for round := range 3 {
+		header := http.Header{"Origin": {"http://" + host}, "Cookie": {"big=" + big}, "X-Probe": {"yes"}}
+		ws, _, err := websocket.DefaultDialer.Dial(fmt.Sprintf("ws://%s/ws/lobby?q=%d", host, round), header)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ws.WriteMessage(websocket.TextMessage, []byte("probe")); err != nil {
+			t.Fatal(err)
+		}
+		_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var got struct {
+			Headers, Query int
+			Cookie         string
+		}
+		if err := ws.ReadJSON(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Headers != 0 || got.Cookie != "" || got.Query != 0 {
+			t.Fatalf("round %d: the open socket's upgrade request still holds %d headers, %d query args and a %d-byte cookie", round, got.Headers, got.Query, len(got.Cookie))
+		}
+		_ = ws.Close()
+
+		// Plain requests after it parse into the emptied contexts from the pool.
+		for i := range 5 {
+			want := fmt.Sprintf("p%d|%s|%d", i, big, round)
+			req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s/echo?q=%d", host, round), nil)
+			req.Header.Set("X-Probe", fmt.Sprintf("p%d", i))
+			req.Header.Set("Cookie", "big="+big)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != want {
+				t.Fatalf("round %d, request %d: echoed %q, want %q", round, i, body, want)
+			}
+		}
+	}
+}
