@@ -69,8 +69,8 @@ type shard struct {
 	channels  map[string]*Mailbox
 	groups    map[string]map[string]membership // group -> channel -> membership
 	presence  map[string]*presenceGroup        // by group
-	memberOf  map[string]map[string]struct{}   // channel -> groups it is in
-	presentIn map[string]map[string]struct{}   // channel -> groups it is present in
+	memberOf  map[string][]string              // channel -> groups it is in
+	presentIn map[string][]string              // channel -> groups it is present in
 }
 
 // membership caches the member's mailbox so GroupSend needs no lock on the channel's shard.
@@ -105,8 +105,8 @@ func (s *shard) reset() {
 	s.channels = make(map[string]*Mailbox)
 	s.groups = make(map[string]map[string]membership)
 	s.presence = make(map[string]*presenceGroup)
-	s.memberOf = make(map[string]map[string]struct{})
-	s.presentIn = make(map[string]map[string]struct{})
+	s.memberOf = make(map[string][]string)
+	s.presentIn = make(map[string][]string)
 }
 
 func (m *Memory) shardIndex(name string) int {
@@ -170,8 +170,8 @@ func (m *Memory) CloseChannel(ctx context.Context, channel string) error {
 	s := &m.shards[m.shardIndex(channel)]
 	s.mu.Lock()
 	delete(s.channels, channel)
-	groups := keys(s.memberOf[channel])
-	present := keys(s.presentIn[channel])
+	groups := slices.Clone(s.memberOf[channel])
+	present := slices.Clone(s.presentIn[channel])
 	s.mu.Unlock()
 	// A GroupAdd racing with this runs as if after it: its membership stays, with its reverse
 	// entry, because groupDiscard removes both together.
@@ -182,17 +182,6 @@ func (m *Memory) CloseChannel(ctx context.Context, channel string) error {
 		m.presenceRemove(g, channel)
 	}
 	return nil
-}
-
-func keys(set map[string]struct{}) []string {
-	if len(set) == 0 {
-		return nil
-	}
-	out := make([]string, 0, len(set))
-	for k := range set {
-		out = append(out, k)
-	}
-	return out
 }
 
 // Send puts ev on channel, creating the channel if it does not exist (as Channels does, so a
@@ -537,20 +526,21 @@ func (m *Memory) check2(group, channel string) error {
 	return checkGroupChannel(m.closed.Load(), group, channel)
 }
 
-func addToSet(sets map[string]map[string]struct{}, key, member string) {
-	set := sets[key]
-	if set == nil {
-		set = make(map[string]struct{})
-		sets[key] = set
+// addToSet and removeFromSet keep a channel's groups as a slice: a connection is in one or
+// two groups, and a slice of them is a tenth of the memory of a map per connection.
+func addToSet(sets map[string][]string, key, member string) {
+	if set := sets[key]; !slices.Contains(set, member) {
+		sets[key] = append(set, member)
 	}
-	set[member] = struct{}{}
 }
 
-func removeFromSet(sets map[string]map[string]struct{}, key, member string) {
-	if set := sets[key]; set != nil {
-		delete(set, member)
-		if len(set) == 0 {
+func removeFromSet(sets map[string][]string, key, member string) {
+	set := sets[key]
+	if i := slices.Index(set, member); i >= 0 {
+		if len(set) == 1 {
 			delete(sets, key)
+			return
 		}
+		sets[key] = slices.Delete(set, i, i+1)
 	}
 }

@@ -2,6 +2,7 @@ package layer
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -185,7 +186,7 @@ func TestMemoryReverseIndexes(t *testing.T) {
 			for i := range m.shards {
 				s := &m.shards[i]
 				s.mu.RLock()
-				for _, index := range []map[string]map[string]struct{}{s.memberOf, s.presentIn} {
+				for _, index := range []map[string][]string{s.memberOf, s.presentIn} {
 					for channel := range index {
 						if _, ok := s.channels[channel]; !ok {
 							t.Errorf("shard %d indexes closed channel %q", i, channel)
@@ -195,5 +196,29 @@ func TestMemoryReverseIndexes(t *testing.T) {
 				s.mu.RUnlock()
 			}
 		})
+	}
+}
+
+// A channel's groups are a set: a second add changes nothing, and the entry goes with the
+// last group removed.
+func TestChannelGroupSet(t *testing.T) {
+	sets := map[string][]string{}
+	addToSet(sets, "c", "a")
+	addToSet(sets, "c", "b")
+	addToSet(sets, "c", "a")
+	addToSet(sets, "c", "d")
+	if got := sets["c"]; !slices.Equal(got, []string{"a", "b", "d"}) {
+		t.Fatalf("after adds: %q", got)
+	}
+	removeFromSet(sets, "c", "b")
+	removeFromSet(sets, "c", "x")
+	removeFromSet(sets, "other", "a")
+	if got := sets["c"]; !slices.Equal(got, []string{"a", "d"}) {
+		t.Fatalf("after removes: %q", got)
+	}
+	removeFromSet(sets, "c", "a")
+	removeFromSet(sets, "c", "d")
+	if _, ok := sets["c"]; ok || len(sets) != 0 {
+		t.Fatalf("the emptied set stayed: %v", sets)
 	}
 }

@@ -1,5 +1,7 @@
 package layer
 
+import "slices"
+
 // The Redis layer keeps its node-local state in a Memory, so that local channels, groups and
 // presence behave exactly as in the in-process layer. These helpers are the few views into
 // Memory's registry that the Redis layer needs beyond the Layer interface.
@@ -18,8 +20,8 @@ func (m *Memory) hasMembers(group string) bool {
 func (m *Memory) channelState(channel string) (groups []string, present map[string]string) {
 	cs := &m.shards[m.shardIndex(channel)]
 	cs.mu.RLock()
-	groups = keys(cs.memberOf[channel])
-	presentIn := keys(cs.presentIn[channel])
+	groups = slices.Clone(cs.memberOf[channel])
+	presentIn := slices.Clone(cs.presentIn[channel])
 	cs.mu.RUnlock()
 	for _, g := range presentIn {
 		if member, ok := m.presenceOf(g, channel); ok {
