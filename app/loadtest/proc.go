@@ -55,3 +55,23 @@ func readRSS(pid int) (int64, error) {
 	}
 	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
 }
+
+// diskWrites reads the bytes a process has caused to be written to storage (write_bytes in
+// /proc/<pid>/io: page-cache writes as the kernel accounts them, whether or not they have
+// reached the disk yet); 0 when pid is 0 or the file is unreadable.
+func diskWrites(pid int) int64 {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "write_bytes:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
