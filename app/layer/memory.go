@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"hash/maphash"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -289,6 +290,9 @@ func (m *Memory) groupDiscard(group, channel string, cutoff int64) {
 	removeFromSet(cs.memberOf, channel, group)
 }
 
+// fanoutYieldEvery is how many offers GroupSend makes between yields to the scheduler.
+const fanoutYieldEvery = 256
+
 // GroupSend offers ev to every member without waiting; full members are skipped and counted.
 func (m *Memory) GroupSend(ctx context.Context, group string, ev *Event) error {
 	if err := m.check(group, ValidGroupName); err != nil {
@@ -323,11 +327,17 @@ func (m *Memory) GroupSend(ctx context.Context, group string, ev *Event) error {
 		f.boxes = append(f.boxes, m.mailbox(name, true))
 	}
 	var sent, skipped uint64
-	for _, box := range f.boxes {
+	for i, box := range f.boxes {
 		if box.Offer(ev) {
 			sent++
 		} else {
 			skipped++
+		}
+		if i%fanoutYieldEvery == fanoutYieldEvery-1 {
+			// An offer to an idle connection starts its writer goroutine. Yielding now and
+			// then lets those run and end before more start, so a send to a big group keeps a
+			// few hundred writers (and their stacks) alive at once instead of one per member.
+			runtime.Gosched()
 		}
 	}
 	m.sent.Add(sent)

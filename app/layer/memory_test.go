@@ -2,8 +2,10 @@ package layer
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -220,5 +222,41 @@ func TestChannelGroupSet(t *testing.T) {
 	removeFromSet(sets, "c", "d")
 	if _, ok := sets["c"]; ok || len(sets) != 0 {
 		t.Fatalf("the emptied set stayed: %v", sets)
+	}
+}
+
+// A send to a big group lets the writers its offers start run before it starts more: on one
+// processor, the goroutines alive at once stay within twice fanoutYieldEvery instead of one
+// per member (1,024 here without the yields).
+func TestGroupSendLetsWritersRun(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	m := newTestLayer(t, MemoryOptions{Capacity: 16})
+	ctx := context.Background()
+	var live, peak atomic.Int64
+	const members = 4 * fanoutYieldEvery
+	for range members {
+		box, err := m.NewChannel(ctx, "specific")
+		if err != nil {
+			t.Fatal(err)
+		}
+		box.Notify = func() {
+			if n := live.Add(1); n > peak.Load() {
+				peak.Store(n)
+			}
+			go func() { // a writer: drain the mailbox and end
+				for _, ok := box.Poll(); ok; _, ok = box.Poll() {
+				}
+				live.Add(-1)
+			}()
+		}
+		if err := m.GroupAdd(ctx, "room", box.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.GroupSend(ctx, "room", event("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if got := peak.Load(); got > 2*fanoutYieldEvery {
+		t.Fatalf("%d writers were alive at once for a group of %d; want at most %d", got, members, 2*fanoutYieldEvery)
 	}
 }
