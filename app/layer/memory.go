@@ -335,8 +335,9 @@ func (m *Memory) GroupSend(ctx context.Context, group string, ev *Event) error {
 		}
 		if i%fanoutYieldEvery == fanoutYieldEvery-1 {
 			// An offer to an idle connection starts its writer goroutine. Yielding now and
-			// then lets those run and end before more start, so a send to a big group keeps a
-			// few hundred writers (and their stacks) alive at once instead of one per member.
+			// then lets some of those run and end, and later offers reuse their goroutines, so
+			// a send to a big group keeps a few hundred writers (and their stacks) alive at
+			// once instead of one per member.
 			runtime.Gosched()
 		}
 	}
