@@ -106,7 +106,9 @@ func (c *Conn) Handle(eventType string, fn HandlerFunc) {
 
 // GroupAdd adds the connection's channel to group; it is discarded from it on disconnect.
 func (c *Conn) GroupAdd(group string) error {
-	if err := c.Layer().GroupAdd(c.ctx, group, c.mailbox.Name); err != nil {
+	// Not cancelled with the connection: the layers bound their own waits, and a context
+	// derived from the connection's would leave a children map on it for the socket's life.
+	if err := c.Layer().GroupAdd(context.WithoutCancel(c.ctx), group, c.mailbox.Name); err != nil {
 		return err
 	}
 	c.groups = append(c.groups, group)

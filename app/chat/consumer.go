@@ -132,7 +132,8 @@ func (c *Consumer) Connect(conn *channels.Conn) error {
 
 	// Nothing cancels the connection's context before Connect returns. A cancelable one would
 	// make database/sql derive a child per query, and the children map it leaves on the
-	// connection's context would stay for the socket's whole life (about 0.4 KiB).
+	// connection's context would stay for the socket's whole life (about 0.4 KiB). The same
+	// goes for the catch-up below, which every page's reconnect asks for.
 	ctx := context.WithoutCancel(conn.Context())
 	r, err := c.app.Store.RoomByName(ctx, room)
 	switch {
@@ -157,7 +158,7 @@ func (c *Consumer) Connect(conn *channels.Conn) error {
 		}
 	}
 	if sinceSeq >= 0 || sinceID >= 0 {
-		if err := c.catchUp(conn, sinceID, sinceSeq); err != nil {
+		if err := c.catchUp(ctx, conn, sinceID, sinceSeq); err != nil {
 			if errors.Is(err, errUnavailable) {
 				return channels.Deny(http.StatusServiceUnavailable, "database unavailable")
 			}
@@ -179,18 +180,18 @@ var errUnavailable = errors.New("chat: database unavailable")
 
 // catchUp replays what a connecting client missed: after sinceSeq, or after the message id
 // sinceID (older pages), which is the same place, since a room's ids and seqs rise together.
-func (c *Consumer) catchUp(conn *channels.Conn, sinceID, sinceSeq int64) error {
+func (c *Consumer) catchUp(ctx context.Context, conn *channels.Conn, sinceID, sinceSeq int64) error {
 	if sinceID < 0 {
-		return c.replay(conn, sinceSeq, 0)
+		return c.replay(ctx, conn, sinceSeq, 0)
 	}
-	seq, known, err := c.seqAtID(conn.Context(), sinceID)
+	seq, known, err := c.seqAtID(ctx, sinceID)
 	if err != nil {
 		return errUnavailable
 	}
 	if !known {
 		return sendReload(conn, "unknown_position")
 	}
-	return c.replay(conn, seq, sinceID)
+	return c.replay(ctx, conn, seq, sinceID)
 }
 
 // seqAtID returns the seq of the newest message with an id up to id (0 when there is none);
@@ -223,8 +224,7 @@ func sendReload(conn *channels.Conn, reason string) error {
 // the client is now complete; or a reload frame when the client is ahead of the room (the
 // database was restored) or missed more than CatchupLimit. lastID is the catchup frame's
 // last_id when nothing is replayed. It returns errUnavailable when the database failed.
-func (c *Consumer) replay(conn *channels.Conn, sinceSeq, lastID int64) error {
-	ctx := conn.Context()
+func (c *Consumer) replay(ctx context.Context, conn *channels.Conn, sinceSeq, lastID int64) error {
 	roomID, err := c.resolveRoom(ctx)
 	if err != nil {
 		return errUnavailable
@@ -531,7 +531,7 @@ func (c *Consumer) receiveCatchup(conn *channels.Conn, in *inbound) error {
 		return fail(e)
 	}
 	c.lastFill = now
-	err := c.replay(conn, *in.SinceSeq, 0)
+	err := c.replay(conn.Context(), conn, *in.SinceSeq, 0)
 	if errors.Is(err, errUnavailable) {
 		return fail(newError(CodeStoreFailed, "catch-up is unavailable; try again", ""))
 	}
