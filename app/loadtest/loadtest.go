@@ -67,7 +67,7 @@ type Report struct {
 	ServerCPU         time.Duration // server user+system CPU in the window
 	ServerRSSBefore   int64         // bytes, before connecting
 	ServerRSSAfter    int64         // bytes, at the end of the window
-	ServerDiskWrites  int64         // bytes the server caused to be written to storage in the window
+	ServerDiskWrites  int64         // bytes the server caused to be written to storage in the window, -1 if unknown
 	ClientCPU         time.Duration
 	ServerCPUPerDeliv time.Duration
 	ClientCPUPerDeliv time.Duration
@@ -184,10 +184,13 @@ func Run(ctx context.Context, o Options, out io.Writer) (*Report, error) {
 	}
 	sleepUntil(ctx, time.Unix(0, r.t0.Load()))
 	cpu0, srv0 = selfCPU(), serverCPU(o.ServerPID)
-	disk0 := diskWrites(o.ServerPID)
+	disk0, known0 := diskWrites(o.ServerPID)
 	sleepUntil(ctx, stop)
 	cpu1, srv1 := selfCPU(), serverCPU(o.ServerPID)
-	rep.ServerDiskWrites = diskWrites(o.ServerPID) - disk0
+	rep.ServerDiskWrites = -1
+	if disk1, known1 := diskWrites(o.ServerPID); known0 && known1 && disk1 >= disk0 {
+		rep.ServerDiskWrites = disk1 - disk0
+	}
 	rep.ServerRSSAfter, _ = readRSS(o.ServerPID)
 	senders.Wait()
 	r.drain(ctx)

@@ -57,21 +57,22 @@ func readRSS(pid int) (int64, error) {
 }
 
 // diskWrites reads the bytes a process has caused to be written to storage (write_bytes in
-// /proc/<pid>/io: page-cache writes as the kernel accounts them, whether or not they have
-// reached the disk yet); 0 when pid is 0 or the file is unreadable.
-func diskWrites(pid int) int64 {
+// /proc/<pid>/io: pages the kernel saw it dirty, whether or not they have reached the disk
+// yet). ok is false when pid is 0 or the file is unreadable, as it is for another user's
+// process without privileges.
+func diskWrites(pid int) (n int64, ok bool) {
 	if pid <= 0 {
-		return 0
+		return 0, false
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
 	if err != nil {
-		return 0
+		return 0, false
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "write_bytes:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
-			return n
+		if rest, found := strings.CutPrefix(line, "write_bytes:"); found {
+			n, err := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+			return n, err == nil
 		}
 	}
-	return 0
+	return 0, false
 }

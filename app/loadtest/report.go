@@ -27,7 +27,7 @@ func printReport(w io.Writer, o Options, r *Report) {
 			fmt.Fprintf(w, ", %.1f KiB per connection", float64(r.ServerRSSAfter-r.ServerRSSBefore)/1024/float64(r.Connections))
 		}
 		fmt.Fprintln(w)
-		if !o.Idle && r.Sent > 0 {
+		if !o.Idle && r.Sent > 0 && r.ServerDiskWrites >= 0 {
 			fmt.Fprintf(w, "server writes    %.1f MiB to storage in the window, %.1f KiB per message sent\n", float64(r.ServerDiskWrites)/(1<<20), float64(r.ServerDiskWrites)/1024/float64(r.Sent))
 		}
 	}
