@@ -290,7 +290,8 @@ func (m *Memory) groupDiscard(group, channel string, cutoff int64) {
 	removeFromSet(cs.memberOf, channel, group)
 }
 
-// fanoutYieldEvery is how many offers GroupSend makes between yields to the scheduler.
+// fanoutYieldEvery is how many offers GroupSend makes between checks whether to yield to
+// the scheduler.
 const fanoutYieldEvery = 256
 
 // GroupSend offers ev to every member without waiting; full members are skipped and counted.
@@ -327,18 +328,22 @@ func (m *Memory) GroupSend(ctx context.Context, group string, ev *Event) error {
 		f.boxes = append(f.boxes, m.mailbox(name, true))
 	}
 	var sent, skipped uint64
+	live := runtime.NumGoroutine()
 	for i, box := range f.boxes {
 		if box.Offer(ev) {
 			sent++
 		} else {
 			skipped++
 		}
-		if i%fanoutYieldEvery == fanoutYieldEvery-1 {
-			// An offer to an idle connection starts its writer goroutine. Yielding now and
-			// then lets some of those run and end, and later offers reuse their goroutines, so
-			// a send to a big group keeps a few hundred writers (and their stacks) alive at
-			// once instead of one per member.
+		if i%fanoutYieldEvery == fanoutYieldEvery-1 && runtime.NumGoroutine()-live >= fanoutYieldEvery/2 {
+			// An offer to an idle connection starts its writer goroutine, and these offers
+			// started many. Yielding lets some of them run and end, and later offers reuse
+			// their goroutines, so a send to a big group of idle connections keeps a few
+			// hundred writers (and their stacks) alive at once instead of one per member.
+			// Offers that start nothing (busy writers, no Notify) never yield: on several
+			// processors a yield can cost microseconds.
 			runtime.Gosched()
+			live = runtime.NumGoroutine()
 		}
 	}
 	m.sent.Add(sent)
