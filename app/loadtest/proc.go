@@ -40,20 +40,8 @@ func readRSS(pid int) (int64, error) {
 	if pid <= 0 {
 		return 0, nil
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(rest)
-			if len(f) > 0 {
-				kb, err := strconv.ParseInt(f[0], 10, 64)
-				return kb * 1024, err
-			}
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+	kb, err := procValue(pid, "status", "VmRSS")
+	return kb * 1024, err
 }
 
 // diskWrites reads the bytes a process has caused to be written to storage (write_bytes in
@@ -64,15 +52,22 @@ func diskWrites(pid int) (n int64, ok bool) {
 	if pid <= 0 {
 		return 0, false
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	n, err := procValue(pid, "io", "write_bytes")
+	return n, err == nil
+}
+
+// procValue returns the number that follows "key:" in /proc/<pid>/<file>.
+func procValue(pid int, file, key string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
 	if err != nil {
-		return 0, false
+		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, found := strings.CutPrefix(line, "write_bytes:"); found {
-			n, err := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
-			return n, err == nil
+		if rest, ok := strings.CutPrefix(line, key+":"); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				return strconv.ParseInt(f[0], 10, 64)
+			}
 		}
 	}
-	return 0, false
+	return 0, fmt.Errorf("no %s in /proc/%d/%s", key, pid, file)
 }
