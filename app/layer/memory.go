@@ -545,8 +545,9 @@ func (m *Memory) check2(group, channel string) error {
 	return checkGroupChannel(m.closed.Load(), group, channel)
 }
 
-// addToSet and removeFromSet keep a channel's groups as a slice: a connection is in one or
-// two groups, and a slice of them is a tenth of the memory of a map per connection.
+// addToSet and removeFromSet keep a channel's groups as a slice: a chat connection is in
+// three (its room, its user and its session), and a slice of them is a fraction of the memory
+// of a map per connection.
 func addToSet(sets map[string][]string, key, member string) {
 	if set := sets[key]; !slices.Contains(set, member) {
 		sets[key] = append(set, member)
