@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,6 +113,7 @@ func (s *Server) Route(factory Factory) fiber.Handler {
 		}
 		c.Locals(localConn, conn)
 		conn.upgradeRequest = c.Context()
+		trimUpgradeRequest(c)
 		started := conn.started
 		if err := upgrade(c); err != nil {
 			conn.finish(CloseAbnormal)
@@ -244,6 +247,36 @@ func releaseUpgradeRequest(rc *fasthttp.RequestCtx) {
 	}
 	rc.Request = fasthttp.Request{}
 	rc.Response = fasthttp.Response{}
+}
+
+// handshakeHeaders are the request headers the upgrade reads.
+var handshakeHeaders = []string{
+	fiber.HeaderHost, fiber.HeaderConnection, fiber.HeaderUpgrade, fiber.HeaderOrigin,
+	fiber.HeaderSecWebSocketKey, fiber.HeaderSecWebSocketVersion,
+	fiber.HeaderSecWebSocketExtensions, fiber.HeaderSecWebSocketProtocol,
+}
+
+// trimUpgradeRequest deletes the request's cookies and every header the upgrade does not read
+// (but the proxy header, from which Fiber takes the client's address). contrib/websocket
+// copies all of them into maps that live as long as the socket, about 1.5 KiB per socket of
+// cookies, user agent and the like, and nothing reads those copies: the scope has already
+// taken what the consumer may need.
+func trimUpgradeRequest(c *fiber.Ctx) {
+	h := &c.Request().Header
+	proxy := c.App().Config().ProxyHeader
+	var drop []string
+	h.VisitAll(func(k, _ []byte) {
+		key := string(k)
+		needed := strings.EqualFold(key, proxy) || slices.ContainsFunc(handshakeHeaders,
+			func(name string) bool { return strings.EqualFold(name, key) })
+		if !needed {
+			drop = append(drop, key)
+		}
+	})
+	for _, key := range drop {
+		h.Del(key)
+	}
+	h.DelAllCookies()
 }
 
 // finish leaves the groups, drops the channel and tells the consumer.
