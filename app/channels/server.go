@@ -75,8 +75,10 @@ func (s *Server) Route(factory Factory) fiber.Handler {
 		// host; Route checks it itself, before the upgrade, and answers 403.
 		Origins:          []string{"*"},
 		HandshakeTimeout: upgradeTimeout,
-		ReadBufferSize:   1024,
-		WriteBufferSize:  1024,
+		// Every socket holds its read buffer for life. A chat frame (about 200 bytes) still
+		// arrives in one read; a longer one takes a read more.
+		ReadBufferSize:  256,
+		WriteBufferSize: 1024,
 		// The writer goroutine encodes frames itself and writes to the socket directly, so
 		// the library's own write buffer is needed only for the rare control frame it sends:
 		// pooled, an idle connection holds none.
