@@ -75,8 +75,9 @@ func (s *Server) Route(factory Factory) fiber.Handler {
 		// host; Route checks it itself, before the upgrade, and answers 403.
 		Origins:          []string{"*"},
 		HandshakeTimeout: upgradeTimeout,
-		// Every socket holds its read buffer for life. A chat frame (about 200 bytes) still
-		// arrives in one read; a longer one takes a read more.
+		// Every socket holds its read buffer for life. A chat frame of about 200 bytes still
+		// arrives in one read; frames up to about 1 KiB take one read more than with a 1 KiB
+		// buffer, and longer ones took several reads either way.
 		ReadBufferSize:  256,
 		WriteBufferSize: 1024,
 		// The writer goroutine encodes frames itself and writes to the socket directly, so
@@ -251,7 +252,8 @@ func releaseUpgradeRequest(rc *fasthttp.RequestCtx) {
 	rc.Response = fasthttp.Response{}
 }
 
-// handshakeHeaders are the request headers the upgrade reads.
+// handshakeHeaders are the request headers of the websocket handshake, kept for the upgrade
+// (which, as configured here, reads only some of them).
 var handshakeHeaders = []string{
 	fiber.HeaderHost, fiber.HeaderConnection, fiber.HeaderUpgrade, fiber.HeaderOrigin,
 	fiber.HeaderSecWebSocketKey, fiber.HeaderSecWebSocketVersion,
