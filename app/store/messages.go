@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
+	"github.com/mattn/go-sqlite3"
 	"gorm.io/gorm"
 
 	"chat/models"
@@ -19,7 +21,7 @@ type queries struct {
 	insertMessage   string
 	messageByClient string
 	claimSeqs       string
-	lastSeq         string // SQLite only
+	lastSeqs        string // SQLite only
 	uncount         string
 	allocIDs        string // PostgreSQL only
 	insertMany      string // PostgreSQL only
@@ -28,9 +30,25 @@ type queries struct {
 func newQueries(dialect string) queries {
 	// SQLite reports the new id through LastInsertId, cheaper than RETURNING's result rows;
 	// PostgreSQL has no LastInsertId.
-	returning, returningSeq := "", ""
+	returning := ""
 	if dialect == DialectPostgres {
-		returning, returningSeq = " RETURNING id", " RETURNING last_seq"
+		returning = " RETURNING id"
+	}
+	// Takes numbers from rooms' sequences and counts the messages. Times are UTC everywhere,
+	// so on SQLite the text comparison orders them correctly.
+	claimSeqs := `UPDATE rooms SET last_seq = last_seq + $1, message_count = message_count + $1,
+		last_message_at = CASE WHEN last_message_at IS NULL OR last_message_at < $2 THEN $2 ELSE last_message_at END
+		WHERE id = $3 RETURNING last_seq`
+	if dialect == DialectSQLite {
+		// Every room of a batch in one statement, from a JSON array of [room id, count,
+		// newest time]: a statement per room cost more in database/sql and cgo than in SQLite.
+		// Without RETURNING, which buffers its output in a temporary table: SQLite has one
+		// writer, so lastSeqs reads the numbers first without a race.
+		claimSeqs = `UPDATE rooms SET last_seq = rooms.last_seq + c.n, message_count = rooms.message_count + c.n,
+			last_message_at = CASE WHEN rooms.last_message_at IS NULL OR rooms.last_message_at < c.at THEN c.at ELSE rooms.last_message_at END
+			FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS n, json_extract(value, '$[2]') AS at
+				FROM json_each(?)) AS c
+			WHERE rooms.id = c.id`
 	}
 	return queries{
 		// The conflict target names the partial unique index, so a resend with a known
@@ -40,17 +58,12 @@ func newQueries(dialect string) queries {
 			VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (user_id, client_id) WHERE client_id <> '' DO NOTHING`+returning),
 		messageByClient: rebind(dialect, `SELECT id, seq, body, created_at FROM messages WHERE user_id = ? AND client_id = ?`),
-		// Takes n numbers from the room's sequence and counts the messages. On PostgreSQL the
-		// row lock it takes is the room's write lock until commit (see claimSeqs).
-		// Times are UTC everywhere, so on SQLite the text comparison orders them correctly.
-		// SQLite runs it without RETURNING, which buffers its output in a temporary table and
-		// cost more than reading last_seq first: SQLite has one writer, so the read cannot race.
-		claimSeqs: rebind(dialect, `UPDATE rooms SET last_seq = last_seq + ?, message_count = message_count + ?,
-			last_message_at = CASE WHEN last_message_at IS NULL OR last_message_at < ? THEN ? ELSE last_message_at END
-			WHERE id = ?`+returningSeq),
-		lastSeq:  `SELECT last_seq FROM rooms WHERE id = ?`,
-		uncount:  rebind(dialect, `UPDATE rooms SET message_count = message_count - ? WHERE id = ? AND message_count >= ?`),
-		allocIDs: `SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)`,
+		// On PostgreSQL the row lock the claim takes is the room's write lock until commit
+		// (see claimSeqs).
+		claimSeqs: claimSeqs,
+		lastSeqs:  `SELECT id, last_seq FROM rooms WHERE id IN (SELECT value FROM json_each(?))`,
+		uncount:   rebind(dialect, `UPDATE rooms SET message_count = message_count - ? WHERE id = ? AND message_count >= ?`),
+		allocIDs:  `SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)`,
 		insertMany: `INSERT INTO messages (id, room_id, seq, user_id, body, client_id, created_at)
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::timestamptz[])
 			ON CONFLICT (user_id, client_id) WHERE client_id <> '' DO NOTHING
@@ -175,11 +188,11 @@ func (s *Store) saveTx(ctx context.Context, ps *hotStmts, batch []*models.Messag
 		resend = append(resend, known...)
 	}
 
-	var readSeq *sql.Stmt
-	if ps.lastSeq != nil {
-		readSeq = tx.StmtContext(sctx, ps.lastSeq)
+	var readSeqs *sql.Stmt
+	if ps.lastSeqs != nil {
+		readSeqs = tx.StmtContext(sctx, ps.lastSeqs)
 	}
-	claims, err := claimSeqs(sctx, tx.StmtContext(sctx, ps.claimSeqs), readSeq, batch, send, created)
+	claims, err := claimSeqs(sctx, tx.StmtContext(sctx, ps.claimSeqs), readSeqs, batch, send, created)
 	if err != nil {
 		return err
 	}
@@ -259,13 +272,13 @@ func firstOfEachClientID(batch []*models.Message) (send, repeats []int) {
 	return send, repeats
 }
 
-// claimSeqs takes each room's numbers for the rows in send, in room id order, and counts the
-// messages. On PostgreSQL the UPDATE's row lock is what keeps a room's messages in order:
-// a concurrent batch for the same room waits for this one's commit, so a room's seqs and ids
-// commit in increasing order and a reader never sees seq n+1 before seq n. Taking the locks in
-// id order means two batches cannot deadlock. SQLite has one writer, so there readSeq reads
-// last_seq and claim updates without RETURNING.
-func claimSeqs(ctx context.Context, claim, readSeq *sql.Stmt, batch []*models.Message, send []int, created []time.Time) (map[int64]*roomClaim, error) {
+// claimSeqs takes each room's numbers for the rows in send and counts the messages. On
+// PostgreSQL it claims room by room in id order, and the UPDATE's row lock is what keeps a
+// room's messages in order: a concurrent batch for the same room waits for this one's commit,
+// so a room's seqs and ids commit in increasing order and a reader never sees seq n+1 before
+// seq n. Taking the locks in id order means two batches cannot deadlock. SQLite has one
+// writer: there readSeqs reads every room's last_seq and one claim updates them all.
+func claimSeqs(ctx context.Context, claim, readSeqs *sql.Stmt, batch []*models.Message, send []int, created []time.Time) (map[int64]*roomClaim, error) {
 	claims := make(map[int64]*roomClaim, 1)
 	for _, i := range send {
 		roomID, at := batch[i].RoomID, created[i]
@@ -279,18 +292,16 @@ func claimSeqs(ctx context.Context, claim, readSeq *sql.Stmt, batch []*models.Me
 			c.last = at
 		}
 	}
+	if len(claims) == 0 {
+		return claims, nil
+	}
+	if readSeqs != nil {
+		return claims, claimAllSQLite(ctx, claim, readSeqs, claims)
+	}
 	for _, roomID := range slices.Sorted(maps.Keys(claims)) {
 		c := claims[roomID]
 		var last int64
-		var err error
-		if readSeq != nil {
-			if err = readSeq.QueryRowContext(ctx, c.roomID).Scan(&last); err == nil {
-				last += c.count
-				_, err = claim.ExecContext(ctx, c.count, c.count, c.last, c.last, c.roomID)
-			}
-		} else {
-			err = claim.QueryRowContext(ctx, c.count, c.count, c.last, c.last, c.roomID).Scan(&last)
-		}
+		err := claim.QueryRowContext(ctx, c.count, c.last, c.roomID).Scan(&last)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("room %d: %w", c.roomID, ErrNotFound)
 		}
@@ -300,6 +311,61 @@ func claimSeqs(ctx context.Context, claim, readSeq *sql.Stmt, batch []*models.Me
 		c.next = last - c.count + 1
 	}
 	return claims, nil
+}
+
+// claimAllSQLite claims every room in claims with two statements, whatever their number.
+func claimAllSQLite(ctx context.Context, claim, readSeqs *sql.Stmt, claims map[int64]*roomClaim) error {
+	ids := make([]byte, 0, 2+8*len(claims))   // [id,...]
+	rows := make([]byte, 0, 2+56*len(claims)) // [[id,count,"time"],...]
+	ids, rows = append(ids, '['), append(rows, '[')
+	for id, c := range claims {
+		if len(ids) > 1 {
+			ids, rows = append(ids, ','), append(rows, ',')
+		}
+		ids = strconv.AppendInt(ids, id, 10)
+		rows = strconv.AppendInt(append(rows, '['), id, 10)
+		rows = strconv.AppendInt(append(rows, ','), c.count, 10)
+		// As go-sqlite3 binds a time.Time: the column's text compares with it.
+		rows = c.last.AppendFormat(append(rows, ',', '"'), sqlite3.SQLiteTimestampFormats[0])
+		rows = append(rows, '"', ']')
+	}
+	ids, rows = append(ids, ']'), append(rows, ']')
+
+	found, err := readLastSeqs(ctx, readSeqs, string(ids), claims)
+	if err != nil {
+		return fmt.Errorf("claim seqs: %w", err)
+	}
+	if found < len(claims) {
+		for _, roomID := range slices.Sorted(maps.Keys(claims)) {
+			if claims[roomID].next == 0 {
+				return fmt.Errorf("room %d: %w", roomID, ErrNotFound)
+			}
+		}
+	}
+	if _, err := claim.ExecContext(ctx, string(rows)); err != nil {
+		return fmt.Errorf("claim seqs: %w", err)
+	}
+	return nil
+}
+
+// readLastSeqs sets next in each claim whose room exists and counts them.
+func readLastSeqs(ctx context.Context, readSeqs *sql.Stmt, ids string, claims map[int64]*roomClaim) (found int, err error) {
+	rows, err := readSeqs.QueryContext(ctx, ids)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, last int64
+		if err := rows.Scan(&id, &last); err != nil {
+			return 0, err
+		}
+		if c := claims[id]; c != nil && c.next == 0 {
+			c.next = last + 1
+			found++
+		}
+	}
+	return found, rows.Err()
 }
 
 // uncount takes the rows that turned out to be stored already off their rooms' message_count.
@@ -420,7 +486,7 @@ func (s *Store) insertMessage(ctx context.Context, insert *sql.Stmt, m *models.M
 // hotStmts are SaveMessages' statements, prepared once on the writer pool.
 type hotStmts struct {
 	insertMessage, messageByClient, claimSeqs, uncount *sql.Stmt
-	lastSeq                                            *sql.Stmt // SQLite only
+	lastSeqs                                           *sql.Stmt // SQLite only
 	allocIDs, insertMany                               *sql.Stmt // PostgreSQL only
 }
 
@@ -449,7 +515,7 @@ func (s *Store) hotStatements(ctx context.Context) (*hotStmts, error) {
 	if s.dialect == DialectPostgres {
 		targets = append(targets, target{&ps.allocIDs, s.q.allocIDs}, target{&ps.insertMany, s.q.insertMany})
 	} else {
-		targets = append(targets, target{&ps.lastSeq, s.q.lastSeq})
+		targets = append(targets, target{&ps.lastSeqs, s.q.lastSeqs})
 	}
 	for _, t := range targets {
 		st, err := s.writerSQL.PrepareContext(ctx, t.q)
@@ -464,7 +530,7 @@ func (s *Store) hotStatements(ctx context.Context) (*hotStmts, error) {
 }
 
 func (ps *hotStmts) close() {
-	for _, st := range []*sql.Stmt{ps.insertMessage, ps.messageByClient, ps.claimSeqs, ps.uncount, ps.lastSeq, ps.allocIDs, ps.insertMany} {
+	for _, st := range []*sql.Stmt{ps.insertMessage, ps.messageByClient, ps.claimSeqs, ps.uncount, ps.lastSeqs, ps.allocIDs, ps.insertMany} {
 		if st != nil {
 			_ = st.Close()
 		}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"chat/app/store"
 	"chat/app/store/storetest"
@@ -209,4 +210,50 @@ func seqsOfValues(msgs []models.Message) []int64 {
 		out = append(out, m.Seq)
 	}
 	return slices.Clip(out)
+}
+
+// One batch claims numbers, counts and last-message times for each of its rooms, and a batch
+// naming a room that does not exist stores nothing and changes no room.
+func TestSeqClaimsAcrossRooms(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		alice := mustUser(t, s, "alice")
+		rooms := []*models.Room{mustRoom(t, s, "r1"), mustRoom(t, s, "r2"), mustRoom(t, s, "r3")}
+		t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+		var batch []*models.Message
+		for i := range 9 {
+			m := msg(rooms[i%3], alice, fmt.Sprint("m", i), "")
+			m.CreatedAt = t0.Add(time.Duration(i*(10-i)) * time.Second) // rises, then falls
+			batch = append(batch, m)
+		}
+		mustSave(t, s, batch...)
+		if got := seqsOf(batch); fmt.Sprint(got) != "[1 1 1 2 2 2 3 3 3]" {
+			t.Errorf("seqs = %v, want [1 1 1 2 2 2 3 3 3]", got)
+		}
+		for k, room := range rooms {
+			newest := batch[k].CreatedAt // the newest of the room's three (i = k, k+3, k+6)
+			for i := k; i < len(batch); i += 3 {
+				if batch[i].CreatedAt.After(newest) {
+					newest = batch[i].CreatedAt
+				}
+			}
+			r, err := s.RoomByName(ctx, room.Name)
+			if err != nil || r.LastSeq != 3 || r.MessageCount != 3 || r.LastMessageAt == nil || !r.LastMessageAt.Equal(newest) {
+				t.Errorf("room %s = %+v, %v; want 3 messages, last_seq 3, last message at %v", room.Name, r, err, newest)
+			}
+		}
+
+		missing := &models.Room{ID: rooms[2].ID + 1000, Name: "missing"}
+		bad := []*models.Message{msg(rooms[0], alice, "x", ""), msg(missing, alice, "y", ""), msg(rooms[1], alice, "z", "")}
+		if _, err := s.SaveMessages(ctx, bad); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a batch with an unknown room: %v, want ErrNotFound", err)
+		}
+		next := []*models.Message{msg(rooms[1], alice, "after", ""), msg(rooms[0], alice, "after", "")}
+		mustSave(t, s, next...)
+		if got := seqsOf(next); fmt.Sprint(got) != "[4 4]" {
+			t.Errorf("seqs after the failed batch = %v, want [4 4]", got)
+		}
+		if r, _ := s.RoomByName(ctx, "r3"); r.LastSeq != 3 || r.MessageCount != 3 {
+			t.Errorf("room r3 after the failed batch = %+v, want 3 messages and last_seq 3", r)
+		}
+	})
 }
