@@ -212,48 +212,93 @@ func seqsOfValues(msgs []models.Message) []int64 {
 	return slices.Clip(out)
 }
 
-// One batch claims numbers, counts and last-message times for each of its rooms, and a batch
-// naming a room that does not exist stores nothing and changes no room.
+// One batch claims numbers, counts and last-message times for each of its rooms, with few
+// rooms and with many (which SQLite claims in one statement), and a batch naming a room that
+// does not exist stores nothing and changes no room.
 func TestSeqClaimsAcrossRooms(t *testing.T) {
-	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
-		alice := mustUser(t, s, "alice")
-		rooms := []*models.Room{mustRoom(t, s, "r1"), mustRoom(t, s, "r2"), mustRoom(t, s, "r3")}
-		t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-		var batch []*models.Message
-		for i := range 9 {
-			m := msg(rooms[i%3], alice, fmt.Sprint("m", i), "")
-			m.CreatedAt = t0.Add(time.Duration(i*(10-i)) * time.Second) // rises, then falls
-			batch = append(batch, m)
-		}
-		mustSave(t, s, batch...)
-		if got := seqsOf(batch); fmt.Sprint(got) != "[1 1 1 2 2 2 3 3 3]" {
-			t.Errorf("seqs = %v, want [1 1 1 2 2 2 3 3 3]", got)
-		}
-		for k, room := range rooms {
-			newest := batch[k].CreatedAt // the newest of the room's three (i = k, k+3, k+6)
-			for i := k; i < len(batch); i += 3 {
-				if batch[i].CreatedAt.After(newest) {
-					newest = batch[i].CreatedAt
-				}
-			}
-			r, err := s.RoomByName(ctx, room.Name)
-			if err != nil || r.LastSeq != 3 || r.MessageCount != 3 || r.LastMessageAt == nil || !r.LastMessageAt.Equal(newest) {
-				t.Errorf("room %s = %+v, %v; want 3 messages, last_seq 3, last message at %v", room.Name, r, err, newest)
-			}
-		}
+	for _, n := range []int{3, 40} {
+		t.Run(fmt.Sprint(n, " rooms"), func(t *testing.T) {
+			storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+				checkClaimsAcrossRooms(t, s, n)
+			})
+		})
+	}
+}
 
-		missing := &models.Room{ID: rooms[2].ID + 1000, Name: "missing"}
-		bad := []*models.Message{msg(rooms[0], alice, "x", ""), msg(missing, alice, "y", ""), msg(rooms[1], alice, "z", "")}
-		if _, err := s.SaveMessages(ctx, bad); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("a batch with an unknown room: %v, want ErrNotFound", err)
+func checkClaimsAcrossRooms(t *testing.T, s *store.Store, n int) {
+	alice := mustUser(t, s, "alice")
+	var rooms []*models.Room
+	for k := range n {
+		rooms = append(rooms, mustRoom(t, s, fmt.Sprint("r", k)))
+	}
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	var batch []*models.Message
+	for i := range 3 * n {
+		m := msg(rooms[i%n], alice, fmt.Sprint("m", i), "")
+		m.CreatedAt = t0.Add(time.Duration(i*(3*n-i)) * time.Second) // rises, then falls
+		batch = append(batch, m)
+	}
+	mustSave(t, s, batch...)
+	for i, m := range batch {
+		if want := int64(i/n + 1); m.Seq != want {
+			t.Fatalf("message %d of room %d has seq %d, want %d", i, i%n, m.Seq, want)
 		}
-		next := []*models.Message{msg(rooms[1], alice, "after", ""), msg(rooms[0], alice, "after", "")}
-		mustSave(t, s, next...)
-		if got := seqsOf(next); fmt.Sprint(got) != "[4 4]" {
-			t.Errorf("seqs after the failed batch = %v, want [4 4]", got)
+	}
+	lastAt := make([]time.Time, n)
+	for k, room := range rooms {
+		newest := batch[k].CreatedAt // the newest of the room's three (i = k, k+n, k+2n)
+		for i := k; i < len(batch); i += n {
+			if batch[i].CreatedAt.After(newest) {
+				newest = batch[i].CreatedAt
+			}
 		}
-		if r, _ := s.RoomByName(ctx, "r3"); r.LastSeq != 3 || r.MessageCount != 3 {
-			t.Errorf("room r3 after the failed batch = %+v, want 3 messages and last_seq 3", r)
+		r, err := s.RoomByName(ctx, room.Name)
+		if err != nil || r.LastSeq != 3 || r.MessageCount != 3 || r.LastMessageAt == nil || !r.LastMessageAt.Equal(newest) {
+			t.Errorf("room %s = %+v, %v; want 3 messages, last_seq 3, last message at %v", room.Name, r, err, newest)
 		}
-	})
+		lastAt[k] = newest
+	}
+
+	// A second batch over every room: a newer message moves last_message_at on, an older one
+	// (a clock that went back, say) does not move it back.
+	later, earlier := t0.Add(time.Hour), t0.Add(-time.Hour)
+	var second []*models.Message
+	for k, room := range rooms {
+		m := msg(room, alice, "second", "")
+		m.CreatedAt = later
+		if k%2 == 1 {
+			m.CreatedAt = earlier
+		}
+		second = append(second, m)
+	}
+	mustSave(t, s, second...)
+	for k, room := range rooms {
+		r, err := s.RoomByName(ctx, room.Name)
+		want := later
+		if k%2 == 1 {
+			want = lastAt[k]
+		}
+		if err != nil || r.LastSeq != 4 || r.MessageCount != 4 || second[k].Seq != 4 || r.LastMessageAt == nil || !r.LastMessageAt.Equal(want) {
+			t.Errorf("room %s after a second batch = %+v, %v (message seq %d); want 4 messages, last_seq 4, last message at %v",
+				room.Name, r, err, second[k].Seq, want)
+		}
+	}
+
+	missing := &models.Room{ID: rooms[n-1].ID + 1000, Name: "missing"}
+	var bad []*models.Message
+	for _, room := range rooms[:n-1] {
+		bad = append(bad, msg(room, alice, "x", ""))
+	}
+	bad = append(bad, msg(missing, alice, "y", ""))
+	if _, err := s.SaveMessages(ctx, bad); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a batch with an unknown room: %v, want ErrNotFound", err)
+	}
+	next := []*models.Message{msg(rooms[1], alice, "after", ""), msg(rooms[0], alice, "after", "")}
+	mustSave(t, s, next...)
+	if got := seqsOf(next); fmt.Sprint(got) != "[5 5]" {
+		t.Errorf("seqs after the failed batch = %v, want [5 5]", got)
+	}
+	if r, _ := s.RoomByName(ctx, rooms[2].Name); r.LastSeq != 4 || r.MessageCount != 4 {
+		t.Errorf("room %s after the failed batch = %+v, want 4 messages and last_seq 4", rooms[2].Name, r)
+	}
 }
