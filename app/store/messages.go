@@ -67,7 +67,7 @@ func newQueries(dialect string) queries {
 			WHERE id = ?`+returningSeq),
 		lastSeq:   `SELECT last_seq FROM rooms WHERE id = ?`,
 		claimMany: claimMany,
-		lastSeqs:  `SELECT id, last_seq FROM rooms WHERE id IN (SELECT value FROM json_each(?))`,
+		lastSeqs:  `SELECT id, last_seq FROM rooms WHERE id IN (SELECT json_extract(value, '$[0]') FROM json_each(?))`,
 		uncount:   rebind(dialect, `UPDATE rooms SET message_count = message_count - ? WHERE id = ? AND message_count >= ?`),
 		allocIDs:  `SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)`,
 		insertMany: `INSERT INTO messages (id, room_id, seq, user_id, body, client_id, created_at)
@@ -338,23 +338,22 @@ func claimSeqs(ctx context.Context, tx *sql.Tx, ps *hotStmts, batch []*models.Me
 
 // claimAllSQLite claims every room in claims with two statements, whatever their number.
 func claimAllSQLite(ctx context.Context, claim, readSeqs *sql.Stmt, claims map[int64]*roomClaim) error {
-	ids := make([]byte, 0, 2+8*len(claims))   // [id,...]
-	rows := make([]byte, 0, 2+56*len(claims)) // [[id,count,"time"],...]
-	ids, rows = append(ids, '['), append(rows, '[')
+	list := make([]byte, 0, 2+56*len(claims)) // [[id,count,"time"],...]
+	list = append(list, '[')
 	for id, c := range claims {
-		if len(ids) > 1 {
-			ids, rows = append(ids, ','), append(rows, ',')
+		if len(list) > 1 {
+			list = append(list, ',')
 		}
-		ids = strconv.AppendInt(ids, id, 10)
-		rows = strconv.AppendInt(append(rows, '['), id, 10)
-		rows = strconv.AppendInt(append(rows, ','), c.count, 10)
+		list = strconv.AppendInt(append(list, '['), id, 10)
+		list = strconv.AppendInt(append(list, ','), c.count, 10)
 		// As go-sqlite3 binds a time.Time: the column's text compares with it.
-		rows = c.last.AppendFormat(append(rows, ',', '"'), sqlite3.SQLiteTimestampFormats[0])
-		rows = append(rows, '"', ']')
+		list = c.last.AppendFormat(append(list, ',', '"'), sqlite3.SQLiteTimestampFormats[0])
+		list = append(list, '"', ']')
 	}
-	ids, rows = append(ids, ']'), append(rows, ']')
+	list = append(list, ']')
+	arg := string(list)
 
-	found, err := readLastSeqs(ctx, readSeqs, string(ids), claims)
+	found, err := readLastSeqs(ctx, readSeqs, arg, claims)
 	if err != nil {
 		return fmt.Errorf("claim seqs: %w", err)
 	}
@@ -365,15 +364,15 @@ func claimAllSQLite(ctx context.Context, claim, readSeqs *sql.Stmt, claims map[i
 			}
 		}
 	}
-	if _, err := claim.ExecContext(ctx, string(rows)); err != nil {
+	if _, err := claim.ExecContext(ctx, arg); err != nil {
 		return fmt.Errorf("claim seqs: %w", err)
 	}
 	return nil
 }
 
 // readLastSeqs sets next in each claim whose room exists and counts them.
-func readLastSeqs(ctx context.Context, readSeqs *sql.Stmt, ids string, claims map[int64]*roomClaim) (found int, err error) {
-	rows, err := readSeqs.QueryContext(ctx, ids)
+func readLastSeqs(ctx context.Context, readSeqs *sql.Stmt, claimsJSON string, claims map[int64]*roomClaim) (found int, err error) {
+	rows, err := readSeqs.QueryContext(ctx, claimsJSON)
 	if err != nil {
 		return 0, err
 	}
