@@ -226,7 +226,7 @@ func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 	if err := r.barrier(ctx); err != nil {
 		return fail(err)
 	}
-	if err := r.healthRound(ctx); err != nil {
+	if err := r.healthRound(ctx, max(r.opts.HealthInterval, startupHealthWait)); err != nil {
 		return fail(err)
 	}
 	r.loops.Add(2)
@@ -234,6 +234,11 @@ func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 	go r.heartbeatLoop()
 	return r, nil
 }
+
+// startupHealthWait is the least time NewRedis waits for its first ping to come back: a short
+// HealthInterval detects outages sooner, but a busy machine may take longer than that to
+// answer the first round, and a node that fails to start over it helps no one.
+const startupHealthWait = 2 * time.Second
 
 // Node returns this node's id, the part of its channel names that routes Send to it.
 func (r *Redis) Node() string { return r.opts.Node }

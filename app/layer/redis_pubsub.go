@@ -307,7 +307,7 @@ func (r *Redis) healthLoop() {
 		case <-t.C:
 		case <-r.probe:
 		}
-		_ = r.healthRound(r.ctx)
+		_ = r.healthRound(r.ctx, r.opts.HealthInterval)
 		next := r.opts.HealthInterval
 		if r.health.Load().err != nil {
 			next = min(next, retryInterval)
@@ -316,13 +316,13 @@ func (r *Redis) healthLoop() {
 	}
 }
 
-// healthRound publishes a ping to this node's own channel and waits for it to come back
-// through the subscription, which tests the whole path a message from another node takes.
+// healthRound publishes a ping to this node's own channel and waits up to wait for it to come
+// back through the subscription, which tests the whole path a message from another node takes.
 // When Redis accepted the ping but it never arrived, the pub/sub connection is broken in a
 // way go-redis does not notice (a half-open socket, a lost subscription), so it is replaced.
 // When Redis is unreachable, go-redis reconnects and resubscribes on its own once it is back.
-func (r *Redis) healthRound(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, r.opts.HealthInterval)
+func (r *Redis) healthRound(ctx context.Context, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	token, ch := r.expect("ping")
 	defer r.forget(token)
