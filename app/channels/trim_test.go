@@ -1,9 +1,6 @@
 package channels
 
 import (
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,8 +8,6 @@ import (
 
 	"github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
-
-	"chat/app/layer"
 )
 
 // copiesConsumer answers every frame with what contrib/websocket copied from the upgrade
@@ -42,20 +37,9 @@ func (*copiesConsumer) Disconnect(*Conn, int) {}
 // socket's life; the route leaves it only the handshake's headers (and the proxy header the
 // client's address comes from) to copy, after the scope has taken what Connect reads.
 func TestUpgradeCopiesOnlyHandshakeHeaders(t *testing.T) {
-	mem := layer.NewMemory(layer.MemoryOptions{})
-	srv := NewServer(Options{Layer: mem, MaxFrameBytes: 4096, SendQueueBytes: 1 << 20,
-		PingInterval: time.Minute, WriteTimeout: 5 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	app := fiber.New(fiber.Config{DisableStartupMessage: true, Immutable: true,
-		ReduceMemoryUsage: true, ProxyHeader: fiber.HeaderXForwardedFor})
-	app.Get("/ws/:room", srv.Route(func(*Scope) Consumer { return &copiesConsumer{} }))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = app.Listener(ln) }()
-	t.Cleanup(func() { _ = app.Shutdown() })
-	host := ln.Addr().String()
+	_, host := serveRoute(t, fiber.Config{ProxyHeader: fiber.HeaderXForwardedFor}, func(app *fiber.App, srv *Server) {
+		app.Get("/ws/:room", srv.Route(func(*Scope) Consumer { return &copiesConsumer{} }))
+	})
 	big := strings.Repeat("c", 500)
 
 	header := http.Header{"Origin": {"http://" + host}, "Cookie": {"big=" + big},

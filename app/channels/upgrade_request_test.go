@@ -1,4 +1,4 @@
-package channels_test
+package channels
 
 import (
 	"fmt"
@@ -14,7 +14,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
-	"chat/app/channels"
 	"chat/app/layer"
 )
 
@@ -23,9 +22,9 @@ import (
 // it before the upgrade, and reads it on the reader goroutine, as the runtime's own code does.
 type probeConsumer struct{}
 
-func (probeConsumer) Connect(*channels.Conn) error { return nil }
+func (probeConsumer) Connect(*Conn) error { return nil }
 
-func (probeConsumer) Receive(c *channels.Conn, _ []byte) error {
+func (probeConsumer) Receive(c *Conn, _ []byte) error {
 	rc := c.Scope().Session.(*fasthttp.RequestCtx)
 	return c.SendJSON(map[string]any{
 		"headers": rc.Request.Header.Len(),
@@ -36,32 +35,21 @@ func (probeConsumer) Receive(c *channels.Conn, _ []byte) error {
 	})
 }
 
-func (probeConsumer) Disconnect(*channels.Conn, int) {}
+func (probeConsumer) Disconnect(*Conn, int) {}
 
 // A socket does not keep the parsed headers, cookies and query of its upgrade request for its
 // whole life (fasthttp would, about 4 KiB each), and the pooled request context it empties
 // still serves later plain requests correctly.
 func TestUpgradeRequestIsReleased(t *testing.T) {
-	mem := layer.NewMemory(layer.MemoryOptions{})
-	srv := channels.NewServer(channels.Options{Layer: mem, MaxFrameBytes: 4096,
-		SendQueueBytes: 1 << 20, PingInterval: time.Minute, WriteTimeout: 5 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	// As app/server configures Fiber.
-	app := fiber.New(fiber.Config{DisableStartupMessage: true, Immutable: true, ReduceMemoryUsage: true})
-	app.Get("/echo", func(c *fiber.Ctx) error {
-		return c.SendString(c.Get("X-Probe") + "|" + c.Cookies("big") + "|" + c.Query("q"))
+	srv, host := serveRoute(t, fiber.Config{}, func(app *fiber.App, srv *Server) {
+		app.Get("/echo", func(c *fiber.Ctx) error {
+			return c.SendString(c.Get("X-Probe") + "|" + c.Cookies("big") + "|" + c.Query("q"))
+		})
+		app.Get("/ws/:room", func(c *fiber.Ctx) error {
+			c.Locals(LocalSession, c.Context())
+			return c.Next()
+		}, srv.Route(func(*Scope) Consumer { return probeConsumer{} }))
 	})
-	app.Get("/ws/:room", func(c *fiber.Ctx) error {
-		c.Locals(channels.LocalSession, c.Context())
-		return c.Next()
-	}, srv.Route(func(*channels.Scope) channels.Consumer { return probeConsumer{} }))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = app.Listener(ln) }()
-	t.Cleanup(func() { _ = app.Shutdown() })
-	host := ln.Addr().String()
 	big := strings.Repeat("c", 2000)
 
 	for round := range 3 {
@@ -111,4 +99,23 @@ func TestUpgradeRequestIsReleased(t *testing.T) {
 			}
 		}
 	}
+}
+
+// serveRoute starts a Fiber app configured as app/server configures it (plus cfg) on a free
+// port, with the routes routes adds for a fresh runtime, and returns the runtime and address.
+func serveRoute(t *testing.T, cfg fiber.Config, routes func(app *fiber.App, srv *Server)) (*Server, string) {
+	t.Helper()
+	srv := NewServer(Options{Layer: layer.NewMemory(layer.MemoryOptions{}), MaxFrameBytes: 4096,
+		SendQueueBytes: 1 << 20, PingInterval: time.Minute, WriteTimeout: 5 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg.DisableStartupMessage, cfg.Immutable, cfg.ReduceMemoryUsage = true, true, true
+	app := fiber.New(cfg)
+	routes(app, srv)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = app.Listener(ln) }()
+	t.Cleanup(func() { _ = app.Shutdown() })
+	return srv, ln.Addr().String()
 }
