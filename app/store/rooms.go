@@ -17,7 +17,7 @@ func (s *Store) GetOrCreateRoom(ctx context.Context, name string) (*models.Room,
 		return nil, errors.New("store: empty room name")
 	}
 	// Fast path: most rooms exist already, and reads do not queue behind the writer.
-	if r, err := s.roomBy(ctx, s.reader, name); err == nil || !errors.Is(err, ErrNotFound) {
+	if r, err := s.RoomByName(ctx, name); err == nil || !errors.Is(err, ErrNotFound) {
 		return r, err
 	}
 	db := s.writer.WithContext(ctx)
@@ -27,11 +27,6 @@ func (s *Store) GetOrCreateRoom(ctx context.Context, name string) (*models.Room,
 	}
 	// Read back through the writer: it has certainly seen the row, whoever inserted it.
 	return s.roomBy(ctx, s.writer, name)
-}
-
-// RoomByName returns the room with this exact name, or ErrNotFound.
-func (s *Store) RoomByName(ctx context.Context, name string) (*models.Room, error) {
-	return s.roomBy(ctx, s.reader, name)
 }
 
 // ListRooms returns up to limit rooms (<= 0: 100), most recently active first: by

@@ -2,11 +2,8 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	"gorm.io/gorm"
 
 	"chat/models"
 )
@@ -31,25 +28,6 @@ func (s *Store) CreateSession(ctx context.Context, sess *models.Session) error {
 		return fmt.Errorf("store: create session: %w", err)
 	}
 	return nil
-}
-
-// SessionByKey returns the session with this key hash, or ErrNotFound when it is missing or
-// expired (expires_at <= now).
-func (s *Store) SessionByKey(ctx context.Context, keyHash string, now time.Time) (*models.Session, error) {
-	var sess models.Session
-	err := s.reader.WithContext(ctx).
-		Where("key_hash = ? AND expires_at > ?", keyHash, dbTime(now)).
-		Take(&sess).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: find session: %w", err)
-	}
-	sess.CreatedAt = sess.CreatedAt.UTC()
-	sess.LastSeenAt = sess.LastSeenAt.UTC()
-	sess.ExpiresAt = sess.ExpiresAt.UTC()
-	return &sess, nil
 }
 
 // TouchSession sets the session's last_seen_at; ErrNotFound if there is no such session.

@@ -58,6 +58,8 @@ type Store struct {
 	writerSQL *sql.DB                  // the writer's pool, for SaveMessages' prepared statements
 	hot       atomic.Pointer[hotStmts] // prepared on first SaveMessages
 	hotMu     sync.Mutex
+	readerSQL *sql.DB     // the reader's pool, for the lookups' prepared statements
+	lookup    lookupStmts // prepared on first lookup
 
 	checkpointer    *sql.DB       // SQLite file: the connection that checkpoints the WAL
 	walRestartAt    atomic.Int64  // WAL pages past which the writer restarts it (walRestartPages)
@@ -334,8 +336,9 @@ func setDefault(v url.Values, key, value string) {
 }
 
 func newStore(writer, reader *gorm.DB, dialect string) *Store {
-	wdb, _ := writer.DB() // cannot fail: Open got it from the same handle already
-	return &Store{writer: writer, reader: reader, dialect: dialect, q: newQueries(dialect), writerSQL: wdb}
+	wdb, _ := writer.DB() // cannot fail: Open got them from the same handles already
+	rdb, _ := reader.DB()
+	return &Store{writer: writer, reader: reader, dialect: dialect, q: newQueries(dialect), writerSQL: wdb, readerSQL: rdb}
 }
 
 // Dialect returns "sqlite" or "postgres".
@@ -373,6 +376,9 @@ func (s *Store) Close() error {
 	}
 	if ps := s.hot.Swap(nil); ps != nil {
 		ps.close()
+	}
+	if l := s.lookup.ready.Swap(nil); l != nil {
+		l.close()
 	}
 	var errs []error
 	if ckpt := s.checkpointer; ckpt != nil {

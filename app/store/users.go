@@ -41,11 +41,6 @@ func (s *Store) UserByName(ctx context.Context, username string) (*models.User, 
 	return s.firstUser(ctx, "lower(username) = lower(?)", username)
 }
 
-// UserByID finds a user by id.
-func (s *Store) UserByID(ctx context.Context, id int64) (*models.User, error) {
-	return s.firstUser(ctx, "id = ?", id)
-}
-
 // CountUsers returns the number of registered users.
 func (s *Store) CountUsers(ctx context.Context) (int64, error) {
 	var n int64
