@@ -13,11 +13,12 @@ import (
 )
 
 // lookups are the reads of one row that every request makes (its session, its user) and
-// every socket's Connect (its room), prepared once on the reader pool and scanned by hand:
+// every socket's Connect (its room), and the login's user by name, prepared once on the
+// reader pool and scanned by hand:
 // through GORM, building and scanning those three queries was 29 % of the server's CPU while
 // 10,000 sockets connected, and half of each handshake's garbage.
 type lookups struct {
-	sessionByKey, userByID, roomByName *sql.Stmt
+	sessionByKey, userByID, userByName, roomByName *sql.Stmt
 }
 
 // lookupStmts holds the lookups once prepared (after Migrate: preparing needs the tables).
@@ -42,8 +43,9 @@ func (s *Store) lookups(ctx context.Context) (*lookups, error) {
 	}{
 		{&l.sessionByKey, `SELECT key_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent
 			FROM sessions WHERE key_hash = ? AND expires_at > ?`},
-		{&l.userByID, `SELECT id, username, password_hash, created_at, is_staff, is_superuser, is_active
-			FROM users WHERE id = ?`},
+		{&l.userByID, userSelect + `WHERE id = ?`},
+		// lower() on both sides matches the users_username_lower_key index expression.
+		{&l.userByName, userSelect + `WHERE lower(username) = lower(?)`},
 		{&l.roomByName, `SELECT id, name, created_at, last_message_at, message_count, last_seq
 			FROM rooms WHERE name = ?`},
 	} {
@@ -59,7 +61,7 @@ func (s *Store) lookups(ctx context.Context) (*lookups, error) {
 }
 
 func (l *lookups) close() {
-	for _, st := range []*sql.Stmt{l.sessionByKey, l.userByID, l.roomByName} {
+	for _, st := range []*sql.Stmt{l.sessionByKey, l.userByID, l.userByName, l.roomByName} {
 		if st != nil {
 			_ = st.Close()
 		}
@@ -87,14 +89,26 @@ func (s *Store) SessionByKey(ctx context.Context, keyHash string, now time.Time)
 	return &sess, nil
 }
 
+// userSelect reads a user's columns in the order lookupUser scans them.
+const userSelect = `SELECT id, username, password_hash, created_at, is_staff, is_superuser, is_active FROM users `
+
 // UserByID returns the user with this id, or ErrNotFound.
 func (s *Store) UserByID(ctx context.Context, id int64) (*models.User, error) {
+	return s.lookupUser(ctx, func(l *lookups) *sql.Stmt { return l.userByID }, id)
+}
+
+// UserByName finds a user by name, case-insensitively, or returns ErrNotFound.
+func (s *Store) UserByName(ctx context.Context, username string) (*models.User, error) {
+	return s.lookupUser(ctx, func(l *lookups) *sql.Stmt { return l.userByName }, username)
+}
+
+func (s *Store) lookupUser(ctx context.Context, stmt func(*lookups) *sql.Stmt, arg any) (*models.User, error) {
 	l, err := s.lookups(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: find user: %w", err)
 	}
 	var u models.User
-	err = l.userByID.QueryRowContext(ctx, id).Scan(&u.ID, &u.Username, &u.PasswordHash, &u.CreatedAt,
+	err = stmt(l).QueryRowContext(ctx, arg).Scan(&u.ID, &u.Username, &u.PasswordHash, &u.CreatedAt,
 		&u.IsStaff, &u.IsSuperuser, &u.IsActive)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound

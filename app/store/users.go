@@ -2,10 +2,7 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
-
-	"gorm.io/gorm"
 
 	"chat/models"
 )
@@ -35,12 +32,6 @@ func (s *Store) createUser(ctx context.Context, u *models.User) (*models.User, e
 	return u, nil
 }
 
-// UserByName finds a user by name, case-insensitively.
-func (s *Store) UserByName(ctx context.Context, username string) (*models.User, error) {
-	// lower() on both sides matches the users_username_lower_key index expression.
-	return s.firstUser(ctx, "lower(username) = lower(?)", username)
-}
-
 // CountUsers returns the number of registered users.
 func (s *Store) CountUsers(ctx context.Context) (int64, error) {
 	var n int64
@@ -48,19 +39,6 @@ func (s *Store) CountUsers(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("store: count users: %w", err)
 	}
 	return n, nil
-}
-
-func (s *Store) firstUser(ctx context.Context, where string, arg any) (*models.User, error) {
-	var u models.User
-	err := s.reader.WithContext(ctx).Where(where, arg).Take(&u).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: find user: %w", err)
-	}
-	u.CreatedAt = u.CreatedAt.UTC()
-	return &u, nil
 }
 
 // SetUserActive activates or deactivates a user; ErrNotFound if there is no such user. Ending
