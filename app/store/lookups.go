@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"chat/models"
@@ -14,57 +12,26 @@ import (
 
 // lookups are the reads of one row that every request makes (its session, its user) and
 // every socket's Connect (its room), and the login's user by name, prepared once on the
-// reader pool and scanned by hand:
-// through GORM, building and scanning those three queries was 29 % of the server's CPU while
-// 10,000 sockets connected, and half of each handshake's garbage.
+// reader pool and scanned by hand: through GORM, building and scanning the first three was
+// 29 % of the server's CPU while 10,000 sockets connected, and half of each handshake's
+// garbage.
 type lookups struct {
 	sessionByKey, userByID, userByName, roomByName *sql.Stmt
 }
 
-// lookupStmts holds the lookups once prepared (after Migrate: preparing needs the tables).
-type lookupStmts struct {
-	ready atomic.Pointer[lookups]
-	mu    sync.Mutex
-}
-
 func (s *Store) lookups(ctx context.Context) (*lookups, error) {
-	if l := s.lookup.ready.Load(); l != nil {
-		return l, nil
-	}
-	s.lookup.mu.Lock()
-	defer s.lookup.mu.Unlock()
-	if l := s.lookup.ready.Load(); l != nil {
-		return l, nil
-	}
-	l := &lookups{}
-	for _, t := range []struct {
-		dst **sql.Stmt
-		q   string
-	}{
-		{&l.sessionByKey, `SELECT key_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent
-			FROM sessions WHERE key_hash = ? AND expires_at > ?`},
-		{&l.userByID, userSelect + `WHERE id = ?`},
-		// lower() on both sides matches the users_username_lower_key index expression.
-		{&l.userByName, userSelect + `WHERE lower(username) = lower(?)`},
-		{&l.roomByName, `SELECT id, name, created_at, last_message_at, message_count, last_seq
-			FROM rooms WHERE name = ?`},
-	} {
-		st, err := s.readerSQL.PrepareContext(ctx, rebind(s.dialect, t.q))
-		if err != nil {
-			l.close()
-			return nil, fmt.Errorf("prepare: %w", err)
-		}
-		*t.dst = st
-	}
-	s.lookup.ready.Store(l)
-	return l, nil
+	return s.lookup.get(ctx, s.readerSQL, s.lookupTargets)
 }
 
-func (l *lookups) close() {
-	for _, st := range []*sql.Stmt{l.sessionByKey, l.userByID, l.userByName, l.roomByName} {
-		if st != nil {
-			_ = st.Close()
-		}
+func (s *Store) lookupTargets(l *lookups) []stmtTarget {
+	return []stmtTarget{
+		{&l.sessionByKey, rebind(s.dialect, `SELECT key_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent
+			FROM sessions WHERE key_hash = ? AND expires_at > ?`)},
+		{&l.userByID, rebind(s.dialect, userSelect+`WHERE id = ?`)},
+		// lower() on both sides matches the users_username_lower_key index expression.
+		{&l.userByName, rebind(s.dialect, userSelect+`WHERE lower(username) = lower(?)`)},
+		{&l.roomByName, rebind(s.dialect, `SELECT id, name, created_at, last_message_at, message_count, last_seq
+			FROM rooms WHERE name = ?`)},
 	}
 }
 

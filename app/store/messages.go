@@ -512,52 +512,23 @@ type hotStmts struct {
 	allocIDs, insertMany                               *sql.Stmt // PostgreSQL only
 }
 
-// hotStatements prepares the hot-path statements on first use (after Migrate: preparing needs
-// the tables) and keeps them until Close.
+// hotStatements returns SaveMessages' statements, prepared on the writer pool on first use.
 func (s *Store) hotStatements(ctx context.Context) (*hotStmts, error) {
-	if ps := s.hot.Load(); ps != nil {
-		return ps, nil
-	}
-	s.hotMu.Lock()
-	defer s.hotMu.Unlock()
-	if ps := s.hot.Load(); ps != nil {
-		return ps, nil
-	}
-	ps := &hotStmts{}
-	type target struct {
-		dst **sql.Stmt
-		q   string
-	}
-	targets := []target{
+	return s.hot.get(ctx, s.writerSQL, s.hotTargets)
+}
+
+func (s *Store) hotTargets(ps *hotStmts) []stmtTarget {
+	targets := []stmtTarget{
 		{&ps.insertMessage, s.q.insertMessage},
 		{&ps.messageByClient, s.q.messageByClient},
 		{&ps.claimSeqs, s.q.claimSeqs},
 		{&ps.uncount, s.q.uncount},
 	}
 	if s.dialect == DialectPostgres {
-		targets = append(targets, target{&ps.allocIDs, s.q.allocIDs}, target{&ps.insertMany, s.q.insertMany})
-	} else {
-		targets = append(targets, target{&ps.lastSeq, s.q.lastSeq}, target{&ps.claimMany, s.q.claimMany},
-			target{&ps.lastSeqs, s.q.lastSeqs})
+		return append(targets, stmtTarget{&ps.allocIDs, s.q.allocIDs}, stmtTarget{&ps.insertMany, s.q.insertMany})
 	}
-	for _, t := range targets {
-		st, err := s.writerSQL.PrepareContext(ctx, t.q)
-		if err != nil {
-			ps.close()
-			return nil, fmt.Errorf("prepare: %w", err)
-		}
-		*t.dst = st
-	}
-	s.hot.Store(ps)
-	return ps, nil
-}
-
-func (ps *hotStmts) close() {
-	for _, st := range []*sql.Stmt{ps.insertMessage, ps.messageByClient, ps.claimSeqs, ps.uncount, ps.lastSeq, ps.claimMany, ps.lastSeqs, ps.allocIDs, ps.insertMany} {
-		if st != nil {
-			_ = st.Close()
-		}
-	}
+	return append(targets, stmtTarget{&ps.lastSeq, s.q.lastSeq}, stmtTarget{&ps.claimMany, s.q.claimMany},
+		stmtTarget{&ps.lastSeqs, s.q.lastSeqs})
 }
 
 // RecentMessages returns the newest limit (<= 0: 50) messages of a room, oldest first, with

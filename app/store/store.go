@@ -17,7 +17,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,11 +54,10 @@ type Store struct {
 	dialect string
 	q       queries
 
-	writerSQL *sql.DB                  // the writer's pool, for SaveMessages' prepared statements
-	hot       atomic.Pointer[hotStmts] // prepared on first SaveMessages
-	hotMu     sync.Mutex
-	readerSQL *sql.DB     // the reader's pool, for the lookups' prepared statements
-	lookup    lookupStmts // prepared on first lookup
+	writerSQL *sql.DB               // the writer's pool, for SaveMessages' prepared statements
+	hot       preparedSet[hotStmts] // prepared on first SaveMessages
+	readerSQL *sql.DB               // the reader's pool, for the lookups' prepared statements
+	lookup    preparedSet[lookups]  // prepared on first lookup
 
 	checkpointer    *sql.DB       // SQLite file: the connection that checkpoints the WAL
 	walRestartAt    atomic.Int64  // WAL pages past which the writer restarts it (walRestartPages)
@@ -374,12 +372,8 @@ func (s *Store) Close() error {
 		// Let SQLite refresh its planner statistics (cheap; recommended before closing).
 		_ = s.writer.Exec("PRAGMA optimize").Error
 	}
-	if ps := s.hot.Swap(nil); ps != nil {
-		ps.close()
-	}
-	if l := s.lookup.ready.Swap(nil); l != nil {
-		l.close()
-	}
+	s.hot.close(s.hotTargets)
+	s.lookup.close(s.lookupTargets)
 	var errs []error
 	if ckpt := s.checkpointer; ckpt != nil {
 		s.checkpointer = nil // a second Close has nothing to stop
