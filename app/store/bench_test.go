@@ -20,8 +20,9 @@ import (
 // carry a client_id per message, as the page sends, which the deduplicating index stores too:
 // random (version 4) or time-ordered (version 7) UUIDs. The users= cases spread a batch over
 // as many senders as the load test's B (100 rooms, one sender each) and C (1,000 rooms, two
-// senders each) have, into rooms that hold 50 messages each already, and on SQLite report the bytes written per message (written-B/msg: the
-// WAL and the checkpoints' copies), which is what the per-user and per-room indexes cost.
+// senders each) have, into rooms that hold 50 messages each already, and on SQLite report
+// the bytes written per message (written-B/msg: the WAL and the checkpoints' copies), which
+// is what the per-user and per-room indexes cost.
 func BenchmarkSaveMessages(b *testing.B) {
 	for _, backend := range storetest.Backends {
 		for _, c := range []struct {
