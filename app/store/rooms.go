@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"gorm.io/gorm"
-
 	"chat/models"
 )
 
@@ -26,7 +24,12 @@ func (s *Store) GetOrCreateRoom(ctx context.Context, name string) (*models.Room,
 		return nil, fmt.Errorf("store: create room: %w", err)
 	}
 	// Read back through the writer: it has certainly seen the row, whoever inserted it.
-	return s.roomBy(ctx, s.writer, name)
+	var r models.Room
+	if err := db.Where("name = ?", name).Take(&r).Error; err != nil {
+		return nil, fmt.Errorf("store: find room: %w", err)
+	}
+	fixRoom(&r)
+	return &r, nil
 }
 
 // ListRooms returns up to limit rooms (<= 0: 100), most recently active first: by
@@ -44,19 +47,6 @@ func (s *Store) ListRooms(ctx context.Context, limit int) ([]models.Room, error)
 		fixRoom(&rooms[i])
 	}
 	return rooms, nil
-}
-
-func (s *Store) roomBy(ctx context.Context, db *gorm.DB, name string) (*models.Room, error) {
-	var r models.Room
-	err := db.WithContext(ctx).Where("name = ?", name).Take(&r).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: find room: %w", err)
-	}
-	fixRoom(&r)
-	return &r, nil
 }
 
 func fixRoom(r *models.Room) {
