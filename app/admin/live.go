@@ -41,9 +41,9 @@ func (h *Handler) liveRows() (rows []liveRow, total int) {
 		if u == nil {
 			return
 		}
-		room, err := chat.NormalizeRoomName(scope.Params["room"])
+		room, err := chat.NormalizeRoomName(scope.Params.Get("room"))
 		if err != nil {
-			room = scope.Params["room"]
+			room = scope.Params.Get("room")
 		}
 		total++
 		k := key{u.ID, room}

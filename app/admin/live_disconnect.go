@@ -21,7 +21,7 @@ func (h *Handler) liveDisconnect(c *fiber.Ctx) error {
 	h.conns.Each(func(conn *channels.Conn) {
 		if channel != "" && conn.ChannelName() == channel {
 			user, _ = conn.Scope().User.(*models.User)
-			room = conn.Scope().Params["room"]
+			room = conn.Scope().Params.Get("room")
 		}
 	})
 	if user == nil {

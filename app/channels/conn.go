@@ -65,12 +65,11 @@ type Conn struct {
 	writerExited chan struct{} // a token each time a writer goroutine ends
 	readerEnded  atomic.Bool
 	pingDue      atomic.Bool
-	pingTimer    *time.Timer
-	closeSent    atomic.Bool // a close frame went out (ours, or the library's 1009)
-	peerClosed   atomic.Bool // the peer sent a close frame, which must be answered
+	pingAt       atomic.Int64 // when the server's sweep next pings (Unix ns); 0 before run
+	closeSent    atomic.Bool  // a close frame went out (ours, or the library's 1009)
+	peerClosed   atomic.Bool  // the peer sent a close frame, which must be answered
 
-	started chan struct{}
-	claimed atomic.Bool
+	claimed atomic.Bool // run, or whoever ends a socket that never came, owns the connection
 
 	// The upgrade request's fasthttp context, which fasthttp keeps until the upgraded handler
 	// returns; run empties it (releaseUpgradeRequest).
@@ -344,7 +343,6 @@ func (c *Conn) writeRound(frames [][]byte) (_ [][]byte, worked, done bool) {
 	}
 	if sendPing {
 		buf = appendFrame(buf, opPing, nil)
-		c.pingTimer.Reset(opts.PingInterval)
 	}
 	// Queued frames first: they include what Connect sent (catch-up), which must precede
 	// the live events handled this round.

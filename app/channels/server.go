@@ -48,6 +48,9 @@ type Server struct {
 	conns    map[*Conn]struct{}
 	draining bool
 	idle     chan struct{} // closed when draining and the last connection ended
+	sweeping bool          // the sweep goroutine runs: while there are connections
+
+	upgradeWait time.Duration // upgradeTimeout; tests shorten it
 
 	accepted, denied, slowCloses, noHandler, writes atomic.Uint64
 }
@@ -57,7 +60,7 @@ func NewServer(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Server{opts: opts, log: opts.Logger, conns: map[*Conn]struct{}{}}
+	return &Server{opts: opts, log: opts.Logger, conns: map[*Conn]struct{}{}, upgradeWait: upgradeTimeout}
 }
 
 // localConn is the Fiber local under which the route hands the connection to the upgrade.
@@ -117,22 +120,14 @@ func (s *Server) Route(factory Factory) fiber.Handler {
 		c.Locals(localConn, conn)
 		conn.upgradeRequest = c.Context()
 		trimUpgradeRequest(c)
-		started := conn.started
+		// fasthttp runs the upgraded handler only after the 101 reply is written; if that
+		// never happens, the sweep ends the connection after upgradeTimeout.
 		if err := upgrade(c); err != nil {
-			conn.finish(CloseAbnormal)
+			if conn.claim() {
+				conn.finish(CloseAbnormal)
+			}
 			return err
 		}
-		// fasthttp runs the upgraded handler only after the 101 reply is written; if that
-		// never happens the connection must not stay in its groups.
-		time.AfterFunc(upgradeTimeout, func() {
-			select {
-			case <-started:
-			default:
-				if conn.claim() {
-					conn.finish(CloseAbnormal)
-				}
-			}
-		})
 		s.accepted.Add(1)
 		return nil
 	}
@@ -163,7 +158,6 @@ func (s *Server) open(ctx context.Context, scope *Scope, consumer Consumer) (*Co
 		ConnectedAt:  time.Now(),
 		ctx:          cctx,
 		cancel:       cancel,
-		started:      make(chan struct{}),
 		writerExited: make(chan struct{}, 1),
 	}
 	// Until the socket is upgraded the writer counts as running: what Connect sends waits in
@@ -172,7 +166,7 @@ func (s *Server) open(ctx context.Context, scope *Scope, consumer Consumer) (*Co
 	mailbox.OnOverflow = c.tooSlow
 	mailbox.Notify = c.kick
 	err = consumer.Connect(c)
-	scope.Headers, scope.Cookies = nil, nil
+	scope.forgetConnectOnly()
 	if err != nil {
 		c.release()
 		return nil, err
@@ -194,8 +188,56 @@ func (s *Server) open(ctx context.Context, scope *Scope, consumer Consumer) (*Co
 		return nil, errDraining
 	}
 	s.conns[c] = struct{}{}
+	if !s.sweeping {
+		s.sweeping = true
+		go s.sweep()
+	}
 	s.mu.Unlock()
 	return c, nil
+}
+
+// sweepEvery is how often the sweep looks at the connections: an eighth of the ping period,
+// so a ping goes out at most that late, and at least every second for the upgrade timeout.
+func sweepEvery(pingInterval time.Duration) time.Duration {
+	return min(max(pingInterval/8, 10*time.Millisecond), time.Second)
+}
+
+// sweep runs while there are connections. It asks each socket's writer for a ping once per
+// PingInterval, and ends the connections whose upgraded socket never came within
+// upgradeTimeout. One ticker for every connection replaces a timer each: about 0.2 KiB per
+// socket, for a walk over the connections that takes microseconds per thousand.
+func (s *Server) sweep() {
+	interval := s.opts.PingInterval
+	ticker := time.NewTicker(sweepEvery(interval))
+	defer ticker.Stop()
+	var stale []*Conn
+	for now := range ticker.C {
+		ns := now.UnixNano()
+		s.mu.Lock()
+		if len(s.conns) == 0 {
+			s.sweeping = false
+			s.mu.Unlock()
+			return
+		}
+		for c := range s.conns {
+			switch at := c.pingAt.Load(); {
+			case at != 0 && ns >= at:
+				c.pingAt.Store(ns + int64(interval))
+				c.pingDue.Store(true)
+				c.kick()
+			case at == 0 && !c.claimed.Load() && now.Sub(c.ConnectedAt) > s.upgradeWait:
+				stale = append(stale, c)
+			}
+		}
+		s.mu.Unlock()
+		for i, c := range stale {
+			if c.claim() {
+				c.finish(CloseAbnormal)
+			}
+			stale[i] = nil
+		}
+		stale = stale[:0]
+	}
 }
 
 // run is the upgraded handler: this goroutine reads, a second one writes while there is
@@ -206,7 +248,6 @@ func (s *Server) run(ws *websocket.Conn) {
 	if c == nil || !c.claim() {
 		return
 	}
-	close(c.started)
 	c.ws = ws
 	releaseUpgradeRequest(c.upgradeRequest)
 	c.upgradeRequest = nil
@@ -214,15 +255,11 @@ func (s *Server) run(ws *websocket.Conn) {
 	c.mu.Lock()
 	c.writing = true
 	c.mu.Unlock()
-	c.pingTimer = time.AfterFunc(s.opts.PingInterval, func() {
-		c.pingDue.Store(true)
-		c.kick()
-	})
+	c.pingAt.Store(time.Now().Add(s.opts.PingInterval).UnixNano())
 	go c.writeLoop()           // reserved for it in open
 	code := CloseInternalError // if the consumer panics: contrib/websocket recovers it after this
 	defer func() {
 		c.stopWriter()
-		c.pingTimer.Stop() // after the writer: a ping round re-arms it
 		c.answerPeerClose()
 		c.mu.Lock()
 		c.socket.Store(nil) // contrib/websocket recycles ws once run returns
@@ -235,8 +272,8 @@ func (s *Server) run(ws *websocket.Conn) {
 }
 
 // releaseUpgradeRequest lets go of the memory of the upgrade request, about 4 KiB of parsed
-// headers, cookies and query per socket, which fasthttp would otherwise keep for the socket's
-// whole life: it returns the request's context to its pool only when the upgraded handler
+// headers, cookies and query per socket, and of its locals, which fasthttp would otherwise
+// keep for the socket's whole life: it returns the request's context to its pool only when the upgraded handler
 // returns. Everything the connection needs was copied out before the upgrade (the scope, and
 // contrib/websocket's own copies), and fasthttp's connection goroutine no longer touches the
 // context once it has started this goroutine, so emptying it here is safe; the context goes
@@ -250,6 +287,7 @@ func releaseUpgradeRequest(rc *fasthttp.RequestCtx) {
 	}
 	rc.Request = fasthttp.Request{}
 	rc.Response = fasthttp.Response{}
+	rc.ResetUserValues()
 }
 
 // handshakeHeaders are the request headers of the websocket handshake, kept for the upgrade
@@ -260,12 +298,23 @@ var handshakeHeaders = []string{
 	fiber.HeaderSecWebSocketExtensions, fiber.HeaderSecWebSocketProtocol,
 }
 
-// trimUpgradeRequest deletes the request's cookies and every header the upgrade does not read
-// (but the proxy header, from which Fiber takes the client's address). contrib/websocket
-// copies all of them into maps that live as long as the socket, about 1.5 KiB per socket of
-// cookies, user agent and the like, and nothing reads those copies: the scope has already
-// taken what the consumer may need.
+// trimUpgradeRequest deletes the request's cookies, every header the upgrade does not read
+// (but the proxy header, from which Fiber takes the client's address) and every local but the
+// connection. contrib/websocket copies all of them into maps that live as long as the socket,
+// about 1.5 KiB per socket of cookies, user agent and the like, plus the session's row the
+// auth middleware left in the locals, and nothing reads those copies: the scope has already
+// taken what the consumer may need. (An error page for a failed upgrade therefore renders
+// without the user, which a websocket client never shows.)
 func trimUpgradeRequest(c *fiber.Ctx) {
+	var locals []any
+	c.Context().VisitUserValuesAll(func(key, _ any) {
+		if key != localConn {
+			locals = append(locals, key)
+		}
+	})
+	for _, key := range locals {
+		c.Context().RemoveUserValue(key)
+	}
 	h := &c.Request().Header
 	proxy := c.App().Config().ProxyHeader
 	var drop []string
@@ -336,16 +385,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
-		select {
-		case <-c.started:
-			c.Close(CloseGoingAway, "server shutting down")
-		default:
-			// Accepted, but its upgraded handler has not started: end it here rather than
-			// wait for the upgrade watchdog. If the handler wins the claim, it sees closing.
-			c.Close(CloseGoingAway, "server shutting down")
-			if c.claim() {
-				go c.finish(CloseGoingAway)
-			}
+		c.Close(CloseGoingAway, "server shutting down")
+		// One accepted whose upgraded handler has not started is ended here rather than by
+		// the sweep. If the handler wins the claim, it sees closing.
+		if c.claim() {
+			go c.finish(CloseGoingAway)
 		}
 	}
 	if idle == nil {

@@ -91,7 +91,7 @@ func (c *Consumer) Connect(conn *channels.Conn) error {
 	if user == nil {
 		return channels.Deny(http.StatusForbidden, "log in first")
 	}
-	room, err := NormalizeRoomName(scope.Params["room"])
+	room, err := NormalizeRoomName(scope.Params.Get("room"))
 	if err != nil {
 		return channels.Deny(http.StatusBadRequest, err.Error())
 	}
