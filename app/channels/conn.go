@@ -31,8 +31,7 @@ type Conn struct {
 	scope    *Scope
 	server   *Server
 	mailbox  *layer.Mailbox
-	handlers map[string]HandlerFunc
-	groups   []string
+	handlers []eventHandler
 	consumer Consumer
 	ws       *websocket.Conn
 	socket   atomic.Pointer[websocket.Conn] // ws, for goroutines other than reader and writer
@@ -53,11 +52,9 @@ type Conn struct {
 	pong        []byte   // ping payload to answer, set by the reader
 	out         [][]byte // encoded frames from event handlers this round (writer goroutine only)
 
-	// The write deadline in force, set by the writer (or by answerPeerClose once it ended).
-	writeDeadline time.Time
-	// The handler of the last event type dispatched: a room's events are nearly all of one type.
-	lastType    string
-	lastHandler HandlerFunc
+	// The write deadline in force (Unix ns), set by the writer (or by answerPeerClose once it
+	// ended).
+	writeDeadline int64
 
 	// The writer goroutine runs only while there is something to write: kick starts it, and it
 	// ends when a round finds nothing, so an idle connection has one goroutine (the reader).
@@ -95,23 +92,33 @@ func (c *Conn) Layer() layer.Layer { return c.server.opts.Layer }
 // Context is cancelled when the connection ends.
 func (c *Conn) Context() context.Context { return c.ctx }
 
-// Handle registers the handler for layer events of type eventType (Channels maps
-// "chat.message" to chat_message by name; Go registers it explicitly). Call it in Connect:
-// from then on the writer goroutine reads the handlers.
-func (c *Conn) Handle(eventType string, fn HandlerFunc) {
-	c.handlers[eventType] = fn
-	c.lastHandler = nil
+// eventHandler is one registered handler. A consumer registers a handful, so a slice
+// searched in order costs less than a map, in memory held by every socket and in time.
+type eventHandler struct {
+	eventType string
+	fn        HandlerFunc
 }
 
-// GroupAdd adds the connection's channel to group; it is discarded from it on disconnect.
+// Handle registers the handler for layer events of type eventType (Channels maps
+// "chat.message" to chat_message by name; Go registers it explicitly), replacing any
+// registered before for that type. Call it in Connect: from then on the writer goroutine
+// reads the handlers. Register the most frequent type first: dispatch tries them in order.
+func (c *Conn) Handle(eventType string, fn HandlerFunc) {
+	for i := range c.handlers {
+		if c.handlers[i].eventType == eventType {
+			c.handlers[i].fn = fn
+			return
+		}
+	}
+	c.handlers = append(c.handlers, eventHandler{eventType, fn})
+}
+
+// GroupAdd adds the connection's channel to group; it is discarded from it on disconnect,
+// when the runtime closes the channel.
 func (c *Conn) GroupAdd(group string) error {
 	// Not cancelled with the connection: the layers bound their own waits, and a context
 	// derived from the connection's would leave a children map on it for the socket's life.
-	if err := c.Layer().GroupAdd(context.WithoutCancel(c.ctx), group, c.mailbox.Name); err != nil {
-		return err
-	}
-	c.groups = append(c.groups, group)
-	return nil
+	return c.Layer().GroupAdd(context.WithoutCancel(c.ctx), group, c.mailbox.Name)
 }
 
 // Send queues a text frame. It never blocks: frames are written by the writer goroutine.
@@ -232,12 +239,14 @@ func (c *Conn) dispatch(ev *layer.Event, now time.Time) {
 	if ev.Expired(now) {
 		return
 	}
-	h, ok := c.lastHandler, c.lastHandler != nil && ev.Type == c.lastType
-	if !ok {
-		h, ok = c.handlers[ev.Type]
-		c.lastType, c.lastHandler = ev.Type, h
+	var h HandlerFunc
+	for i := range c.handlers {
+		if c.handlers[i].eventType == ev.Type {
+			h = c.handlers[i].fn
+			break
+		}
 	}
-	if !ok {
+	if h == nil {
 		c.server.noHandler.Add(1)
 		c.server.log.Error("websocket event without handler", "type", ev.Type, "channel", c.mailbox.Name, "err", ErrNoHandler)
 		c.Close(CloseInternalError, "internal error")
@@ -390,9 +399,9 @@ func (c *Conn) write(b []byte, timeout time.Duration) error {
 	// Moving a deadline updates a runtime timer (3 % of the server's core when every write
 	// moved it): it is moved only when it would be earlier, or over an eighth of timeout
 	// later, so a write may block between 7/8 of timeout and timeout.
-	if d := time.Now().Add(timeout); d.Before(c.writeDeadline) || d.Sub(c.writeDeadline) > timeout/8 {
+	if d := time.Now().Add(timeout); d.UnixNano() < c.writeDeadline || d.UnixNano()-c.writeDeadline > int64(timeout/8) {
 		_ = netConn.SetWriteDeadline(d)
-		c.writeDeadline = d
+		c.writeDeadline = d.UnixNano()
 	}
 	c.server.writes.Add(1) // before the write, so a client that got the bytes sees it counted
 	if _, err := netConn.Write(b); err != nil {

@@ -153,7 +153,6 @@ func (s *Server) open(ctx context.Context, scope *Scope, consumer Consumer) (*Co
 		scope:        scope,
 		server:       s,
 		mailbox:      mailbox,
-		handlers:     map[string]HandlerFunc{},
 		consumer:     consumer,
 		ConnectedAt:  time.Now(),
 		ctx:          cctx,
@@ -346,13 +345,11 @@ func (c *Conn) finish(code int) {
 	s.mu.Unlock()
 }
 
-// release frees the layer resources of a connection.
+// release frees the layer resources of a connection. Closing its channel discards it from
+// every group it joined.
 func (c *Conn) release() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, g := range c.groups {
-		_ = c.Layer().GroupDiscard(ctx, g, c.mailbox.Name)
-	}
 	_ = c.Layer().CloseChannel(ctx, c.mailbox.Name)
 	c.cancel()
 }
