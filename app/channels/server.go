@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -209,7 +210,7 @@ func (s *Server) sweep() {
 	interval := s.opts.PingInterval
 	ticker := time.NewTicker(sweepEvery(interval))
 	defer ticker.Stop()
-	var stale []*Conn
+	var due, stale []*Conn
 	for now := range ticker.C {
 		ns := now.UnixNano()
 		s.mu.Lock()
@@ -222,22 +223,35 @@ func (s *Server) sweep() {
 			switch at := c.pingAt.Load(); {
 			case at != 0 && ns >= at:
 				c.pingAt.Store(ns + int64(interval))
-				c.pingDue.Store(true)
-				c.kick()
+				due = append(due, c)
 			case at == 0 && !c.claimed.Load() && now.Sub(c.ConnectedAt) > s.upgradeWait:
 				stale = append(stale, c)
 			}
 		}
 		s.mu.Unlock()
-		for i, c := range stale {
+		for i, c := range due {
+			c.pingDue.Store(true)
+			c.kick()
+			if i%pingYieldEvery == pingYieldEvery-1 {
+				// Each kick starts an idle socket's writer goroutine. Yielding lets them run
+				// and end, so that sockets that connected together, and so are due together,
+				// do not keep a writer and its stack each alive at once (as GroupSend).
+				runtime.Gosched()
+			}
+		}
+		for _, c := range stale {
 			if c.claim() {
 				c.finish(CloseAbnormal)
 			}
-			stale[i] = nil
 		}
-		stale = stale[:0]
+		clear(due)
+		clear(stale)
+		due, stale = due[:0], stale[:0]
 	}
 }
+
+// pingYieldEvery is how many writers the sweep starts between yields to the scheduler.
+const pingYieldEvery = 256
 
 // run is the upgraded handler: this goroutine reads, a second one writes while there is
 // something to write, and it does not return before both end, because contrib/websocket
