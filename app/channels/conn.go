@@ -26,7 +26,8 @@ var ErrClosed = errors.New("channels: connection closed")
 const closeGrace = time.Second
 
 // Conn is one websocket connection as its consumer sees it: the scope, a channel on the
-// layer, the groups it joined and a send queue drained by the writer goroutine.
+// layer (and through it the groups it joined) and a send queue drained by the writer
+// goroutine.
 type Conn struct {
 	scope    *Scope
 	server   *Server
@@ -62,7 +63,8 @@ type Conn struct {
 	writerExited chan struct{} // a token each time a writer goroutine ends
 	readerEnded  atomic.Bool
 	pingDue      atomic.Bool
-	pingAt       atomic.Int64 // when the server's sweep next pings (Unix ns); 0 before run
+	pingAt       atomic.Int64 // when the server's sweep next pings (Server.clock); 0 before run
+	upgradeBy    int64        // by when run must claim it (Server.clock); set in open under s.mu
 	closeSent    atomic.Bool  // a close frame went out (ours, or the library's 1009)
 	peerClosed   atomic.Bool  // the peer sent a close frame, which must be answered
 

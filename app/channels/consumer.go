@@ -15,7 +15,8 @@ type Consumer interface {
 	// Receive handles one text frame. Bad input should be answered with an error frame and
 	// nil; a returned error closes the connection with 1011.
 	Receive(c *Conn, text []byte) error
-	// Disconnect runs once, after both goroutines have ended, with the close code.
+	// Disconnect runs once with the close code: after both goroutines have ended, or, for a
+	// connection whose socket never came, once that is certain.
 	Disconnect(c *Conn, code int)
 }
 

@@ -3,6 +3,7 @@ package channels
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"runtime"
 	"slices"
@@ -52,6 +53,7 @@ type Server struct {
 	sweeping bool          // the sweep goroutine runs: while there are connections
 
 	upgradeWait time.Duration // upgradeTimeout; tests shorten it
+	epoch       time.Time     // the sweep's clock counts from here, monotonic (clock)
 
 	accepted, denied, slowCloses, noHandler, writes atomic.Uint64
 }
@@ -61,8 +63,16 @@ func NewServer(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Server{opts: opts, log: opts.Logger, conns: map[*Conn]struct{}{}, upgradeWait: upgradeTimeout}
+	return &Server{opts: opts, log: opts.Logger, conns: map[*Conn]struct{}{}, upgradeWait: upgradeTimeout,
+		epoch: time.Now()}
 }
+
+// clock is the sweep's time: nanoseconds since the server was made, from the monotonic
+// clock, so a step of the wall clock neither delays every ping nor makes them all due.
+func (s *Server) clock() int64 { return s.sinceEpoch(time.Now()) }
+
+// sinceEpoch is t on the sweep's clock.
+func (s *Server) sinceEpoch(t time.Time) int64 { return int64(t.Sub(s.epoch)) }
 
 // localConn is the Fiber local under which the route hands the connection to the upgrade.
 const localConn = "channels.conn"
@@ -187,6 +197,8 @@ func (s *Server) open(ctx context.Context, scope *Scope, consumer Consumer) (*Co
 		c.release()
 		return nil, errDraining
 	}
+	// From here the upgrade has upgradeTimeout to bring the socket; Connect's time is its own.
+	c.upgradeBy = s.clock() + int64(s.upgradeWait)
 	s.conns[c] = struct{}{}
 	if !s.sweeping {
 		s.sweeping = true
@@ -212,7 +224,7 @@ func (s *Server) sweep() {
 	defer ticker.Stop()
 	var due, stale []*Conn
 	for now := range ticker.C {
-		ns := now.UnixNano()
+		ns := s.sinceEpoch(now)
 		s.mu.Lock()
 		if len(s.conns) == 0 {
 			s.sweeping = false
@@ -224,7 +236,7 @@ func (s *Server) sweep() {
 			case at != 0 && ns >= at:
 				c.pingAt.Store(ns + int64(interval))
 				due = append(due, c)
-			case at == 0 && !c.claimed.Load() && now.Sub(c.ConnectedAt) > s.upgradeWait:
+			case at == 0 && ns > c.upgradeBy && !c.claimed.Load():
 				stale = append(stale, c)
 			}
 		}
@@ -241,7 +253,9 @@ func (s *Server) sweep() {
 		}
 		for _, c := range stale {
 			if c.claim() {
-				c.finish(CloseAbnormal)
+				// On its own goroutine: Disconnect and the layer may wait seconds for a slow
+				// database or Redis, and the sweep's pings must not.
+				go c.finish(CloseAbnormal)
 			}
 		}
 		clear(due)
@@ -268,7 +282,7 @@ func (s *Server) run(ws *websocket.Conn) {
 	c.mu.Lock()
 	c.writing = true
 	c.mu.Unlock()
-	c.pingAt.Store(time.Now().Add(s.opts.PingInterval).UnixNano())
+	c.pingAt.Store(s.clock() + int64(s.opts.PingInterval))
 	go c.writeLoop()           // reserved for it in open
 	code := CloseInternalError // if the consumer panics: contrib/websocket recovers it after this
 	defer func() {
@@ -320,9 +334,14 @@ var handshakeHeaders = []string{
 // without the user, which a websocket client never shows.)
 func trimUpgradeRequest(c *fiber.Ctx) {
 	var locals []any
-	c.Context().VisitUserValuesAll(func(key, _ any) {
+	c.Context().VisitUserValuesAll(func(key, value any) {
 		if key != localConn {
 			locals = append(locals, key)
+			// fasthttp closes a closable local when its request ends; this is where the
+			// route's request ends for them, and RemoveUserValue does not close.
+			if closer, ok := value.(io.Closer); ok {
+				_ = closer.Close()
+			}
 		}
 	})
 	for _, key := range locals {
@@ -368,7 +387,8 @@ func (c *Conn) release() {
 	c.cancel()
 }
 
-// claim lets exactly one of the upgraded handler and the upgrade watchdog own the connection.
+// claim lets exactly one owner end the connection: the upgraded handler, or, when the socket
+// never comes, the sweep, Shutdown or the route whose upgrade failed.
 func (c *Conn) claim() bool { return c.claimed.CompareAndSwap(false, true) }
 
 // Stats returns the runtime's counters.

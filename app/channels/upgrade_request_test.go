@@ -267,6 +267,7 @@ func TestAcceptedHandshakeWithoutSocketIsEnded(t *testing.T) {
 	}
 	_ = conn.(*net.TCPConn).SetLinger(0) // close sends a reset: the 101 reply will fail
 	_ = conn.Close()
+	released := time.Now()
 	close(held.hold)
 
 	select {
@@ -274,10 +275,16 @@ func TestAcceptedHandshakeWithoutSocketIsEnded(t *testing.T) {
 		if code != CloseAbnormal {
 			t.Errorf("Disconnect got %d, want %d", code, CloseAbnormal)
 		}
+		// The timeout counts from when Connect returned; anything earlier was not the sweep.
+		if waited := time.Since(released); waited < srv.upgradeWait {
+			t.Errorf("ended %v after Connect returned, before the upgrade timeout of %v", waited, srv.upgradeWait)
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the accepted connection whose socket never came was not ended")
 	}
-	if open := srv.Stats().Open; open != 0 {
-		t.Errorf("%d connections still open", open)
+	for deadline := time.Now().Add(5 * time.Second); srv.Stats().Open > 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still open", srv.Stats().Open)
+		}
 	}
 }
