@@ -2,23 +2,39 @@ package chat
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 	"unicode/utf8"
 )
 
 // FuzzDecodeFrame feeds arbitrary bytes to the client-frame parser: it must never panic, must
 // either return a frame or an error frame (never both, never neither), and an error frame
-// must encode to valid JSON.
+// must encode to valid JSON. Wherever the fast path accepts a frame, encoding/json must
+// decode it without error to the same frame.
 func FuzzDecodeFrame(f *testing.F) {
 	for _, seed := range []string{
 		`{"message":"hi"}`, `{"type":"chat.message","message":"hi","client_id":"a-1"}`,
 		`{"type":"history","before":10}`, `{"type":"chat.edit","id":1,"message":"x"}`,
 		`[1,2]`, `"str"`, `12`, `null`, `{`, `{"message":5}`, `{"id":1e400}`,
 		`{"message":"\u0000\u202e"}`, "{\"message\":\"\xff\xfe\"}", `{"a":[[[[[[[[[[[[[[]]]]]]]]]]]]]}`,
+		` { "type" : "catchup" , "since_seq" : 0 } `, `{"id":-0}`, `{"id":-12,"before":007}`,
+		`{"id":9223372036854775807}`, `{"id":9223372036854775808}`, `{"id":123456789012345678}`,
+		`{"id":1.0}`, `{"id":1E2}`, `{"Type":"x"}`, `{"type":"a","type":"b"}`, `{"message":null}`,
+		`{"message":"caf\u00e9"}`, `{"message":"tab\there"}`, "{\"message\":\"a\tb\"}",
+		`{"message":"☕ café"}`, `{}`, `{} x`, `{"type":"x",}`, `{"x":1}`, `{"since_seq":"1"}`,
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if fast, ok := decodeFrameFast(data); ok {
+			var slow inbound
+			if err := json.Unmarshal(data, &slow); err != nil {
+				t.Fatalf("the fast path accepted %q, which encoding/json refuses: %v", data, err)
+			}
+			if !reflect.DeepEqual(*fast, slow) {
+				t.Fatalf("the fast path decoded %q as %+v, encoding/json as %+v", data, *fast, slow)
+			}
+		}
 		in, bad := decodeFrame(data)
 		if (in == nil) == (bad == nil) {
 			t.Fatalf("decodeFrame(%q) = %v, %v: want exactly one", data, in, bad)
