@@ -263,17 +263,22 @@ func (c *Conn) dispatch(ev *layer.Event, now time.Time) {
 // dispatchWaiting handles up to 256 events waiting in the mailbox, reading the clock once,
 // and reports how many it took.
 func (c *Conn) dispatchWaiting() int {
-	var now time.Time
+	var buf [32]*layer.Event // a round takes one or a few; the array stays on the stack
 	n := 0
-	for ; n < 256; n++ {
-		ev, ok := c.mailbox.Poll()
-		if !ok {
+	for n < 256 {
+		events := c.mailbox.PollAppend(buf[:0], min(len(buf), 256-n))
+		if len(events) == 0 {
 			break
 		}
-		if now.IsZero() {
-			now = time.Now()
+		now := time.Now()
+		for i, ev := range events {
+			c.dispatch(ev, now)
+			events[i] = nil
 		}
-		c.dispatch(ev, now)
+		n += len(events)
+		if len(events) < len(buf) {
+			break // the mailbox was emptied
+		}
 	}
 	return n
 }

@@ -201,16 +201,40 @@ func (m *Mailbox) Poll() (*Event, bool) {
 	m.events[m.head] = nil
 	m.head++
 	m.bytes -= int64(len(ev.Data))
-	if m.head == len(m.events) {
-		// Drained: a small array is reused, a burst's big one is let go.
-		if cap(m.events) > 64 {
-			m.events = nil
-		} else {
-			m.events = m.events[:0]
-		}
-		m.head = 0
-	}
+	m.drained()
 	return ev, true
+}
+
+// PollAppend takes up to max waiting events, oldest first, without waiting, and appends them
+// to dst: one lock for a writer's whole round rather than one per event and one more to
+// find the mailbox empty.
+func (m *Mailbox) PollAppend(dst []*Event, max int) []*Event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	end := min(len(m.events), m.head+max)
+	for i := m.head; i < end; i++ {
+		ev := m.events[i]
+		m.events[i] = nil
+		m.bytes -= int64(len(ev.Data))
+		dst = append(dst, ev)
+	}
+	m.head = end
+	m.drained()
+	return dst
+}
+
+// drained resets an emptied queue: a small array is reused, a burst's big one is let go.
+// The caller holds mu.
+func (m *Mailbox) drained() {
+	if m.head != len(m.events) {
+		return
+	}
+	if cap(m.events) > 64 {
+		m.events = nil
+	} else {
+		m.events = m.events[:0]
+	}
+	m.head = 0
 }
 
 // Next waits for the oldest event, or for ctx to end.

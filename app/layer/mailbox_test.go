@@ -138,3 +138,40 @@ func TestMailboxWithNotifyHasNoReadyChannel(t *testing.T) {
 		t.Fatalf("ready channel made %v, notified %d times; want false, 3", made, notified)
 	}
 }
+
+// PollAppend takes at most max events, oldest first, frees their bytes for new offers, and
+// leaves an emptied mailbox as Poll does.
+func TestMailboxPollAppend(t *testing.T) {
+	box := NewMailbox("specific.p", 8)
+	box.MaxBytes = 5 * int64(len(event("a").Data)) // five events' worth
+	for _, d := range []string{"a", "b", "c", "d", "e"} {
+		if !box.Offer(event(d)) {
+			t.Fatalf("offer %q refused", d)
+		}
+	}
+	if box.Offer(event("f")) {
+		t.Fatal("a sixth event went over MaxBytes")
+	}
+	got := box.PollAppend(nil, 3)
+	if len(got) != 3 || !sameEvent(got[0], "a") || !sameEvent(got[2], "c") || box.Len() != 2 {
+		t.Fatalf("PollAppend(3) took %d events, %d left", len(got), box.Len())
+	}
+	if !box.Offer(event("g")) {
+		t.Fatal("the bytes of taken events were not freed")
+	}
+	got = box.PollAppend(got[:0], 10)
+	if len(got) != 3 || !sameEvent(got[0], "d") || !sameEvent(got[2], "g") || box.Len() != 0 {
+		t.Fatalf("PollAppend(10) took %d events, %d left", len(got), box.Len())
+	}
+	if got = box.PollAppend(got[:0], 10); len(got) != 0 {
+		t.Fatalf("an empty mailbox gave %d events", len(got))
+	}
+	box.mu.Lock()
+	head, n := box.head, len(box.events)
+	box.mu.Unlock()
+	if head != 0 || n != 0 {
+		t.Fatalf("an emptied mailbox has head %d and %d slots in use", head, n)
+	}
+}
+
+func sameEvent(ev *Event, data string) bool { return string(ev.Data) == string(event(data).Data) }
