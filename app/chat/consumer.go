@@ -377,7 +377,7 @@ func (c *Consumer) receiveMessage(conn *channels.Conn, in *inbound) error {
 			return
 		}
 		if clientID != "" {
-			_ = c.send(conn, ackFrame{Type: TypeAck, ClientID: clientID, ID: msg.ID, Seq: msg.Seq, Duplicate: dup})
+			_ = c.sendFrame(conn, appendAckFrame(make([]byte, 0, 96+len(clientID)), clientID, msg.ID, msg.Seq, dup))
 		}
 	})
 	if err != nil {
@@ -428,7 +428,7 @@ func (c *Consumer) receiveHistory(conn *channels.Conn, in *inbound) error {
 	if hasMore {
 		msgs = msgs[1:] // oldest first: the extra row is the first
 	}
-	return c.send(conn, json.RawMessage(appendHistoryFrame(nil, msgs, hasMore)))
+	return c.sendFrame(conn, appendHistoryFrame(nil, msgs, hasMore))
 }
 
 // receiveTyping tells the room this user is typing, at most once per typingEvery.
@@ -563,7 +563,16 @@ func (c *Consumer) fail(conn *channels.Conn, frame errorFrame) error {
 
 // send queues a frame; a closing or overflowing connection is not an error of the consumer.
 func (c *Consumer) send(conn *channels.Conn, v any) error {
-	if err := conn.SendJSON(v); err != nil && !errors.Is(err, channels.ErrClosed) && !errors.Is(err, channels.ErrQueueFull) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.sendFrame(conn, b)
+}
+
+// sendFrame queues an encoded frame, as send does.
+func (c *Consumer) sendFrame(conn *channels.Conn, frame []byte) error {
+	if err := conn.Send(frame); err != nil && !errors.Is(err, channels.ErrClosed) && !errors.Is(err, channels.ErrQueueFull) {
 		return err
 	}
 	return nil

@@ -96,13 +96,19 @@ type errorFrame struct {
 	InReplyTo string `json:"in_reply_to,omitempty"`
 }
 
-// ackFrame confirms a stored message to its sender.
-type ackFrame struct {
-	Type      string `json:"type"`
-	ClientID  string `json:"client_id"`
-	ID        int64  `json:"id"`
-	Seq       int64  `json:"seq"`
-	Duplicate bool   `json:"duplicate"`
+// appendAckFrame encodes the frame that confirms a stored message to its sender:
+// {"type":"ack","client_id":…,"id":…,"seq":…,"duplicate":…}. Every message with a client id
+// gets one, so it is written by hand like the message frame.
+func appendAckFrame(b []byte, clientID string, id, seq int64, duplicate bool) []byte {
+	b = append(b, `{"type":"ack","client_id":`...)
+	b = appendJSONString(b, clientID)
+	b = append(b, `,"id":`...)
+	b = strconv.AppendInt(b, id, 10)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, seq, 10)
+	b = append(b, `,"duplicate":`...)
+	b = strconv.AppendBool(b, duplicate)
+	return append(b, '}')
 }
 
 // catchupFrame ends a replay: count messages were sent, and the page now has every message

@@ -212,3 +212,27 @@ func TestValidClientID(t *testing.T) {
 		}
 	}
 }
+
+// The hand-written ack frame is byte for byte what encoding/json makes of its shape.
+func TestAckFrameMatchesEncodingJSON(t *testing.T) {
+	type ackFrame struct {
+		Type      string `json:"type"`
+		ClientID  string `json:"client_id"`
+		ID        int64  `json:"id"`
+		Seq       int64  `json:"seq"`
+		Duplicate bool   `json:"duplicate"`
+	}
+	for _, tc := range []ackFrame{
+		{TypeAck, "0193b0a4-7c3e-7def-8a12-3456789abcde", 1, 1, false},
+		{TypeAck, `quote " back \ <tag> & line` + "\n\x01\u2028", 9_007_199_254_740_993, 42, true},
+		{TypeAck, "caf\xe9 ☕", 7, 0, false},
+	} {
+		want, err := json.Marshal(tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendAckFrame(nil, tc.ClientID, tc.ID, tc.Seq, tc.Duplicate); string(got) != string(want) {
+			t.Errorf("ack frame\n got %s\nwant %s", got, want)
+		}
+	}
+}
