@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -322,7 +323,11 @@ func (c *Conn) writeLoop() {
 		if worked {
 			continue
 		}
-		c.out = nil
+		if cap(c.out) > 2 {
+			// A burst's array is let go; the one or two slots of a round of a broadcast are
+			// kept (48 bytes), or every round would allocate them again.
+			c.out = nil
+		}
 		c.writer.Store(writerIdle)
 		// Something queued after the round looked, whose kick saw the writer running, is ours.
 		if !c.pending() || !c.writer.CompareAndSwap(writerIdle, writerRunning) {
@@ -488,22 +493,48 @@ func (c *Conn) readLoop() int {
 		return nil
 	})
 	for {
-		kind, data, err := c.ws.ReadMessage()
+		kind, r, err := c.ws.NextReader()
 		if err != nil {
 			return c.endCode(err)
 		}
-		if c.isClosing() {
-			continue // draining until the peer answers our close frame
+		// The message is read into a pooled buffer, not a fresh one each (as ReadMessage
+		// does), and the buffer goes back once Receive returns: an idle socket holds none.
+		buf := readBuffers.Get().(*bytes.Buffer)
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
+			releaseReadBuffer(buf)
+			return c.endCode(err)
 		}
-		_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
-		if kind != websocket.TextMessage {
-			c.Close(CloseUnsupported, "binary frames are not supported")
-			continue
-		}
-		if err := c.consumer.Receive(c, data); err != nil {
-			c.server.log.Error("websocket receive failed", "path", c.scope.Path, "err", err)
-			c.Close(CloseInternalError, "internal error")
-		}
+		c.handleMessage(kind, buf.Bytes(), pongWait)
+		releaseReadBuffer(buf)
+	}
+}
+
+// handleMessage passes one message the reader read to the consumer.
+func (c *Conn) handleMessage(kind int, data []byte, pongWait time.Duration) {
+	if c.isClosing() {
+		return // draining until the peer answers our close frame
+	}
+	_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
+	if kind != websocket.TextMessage {
+		c.Close(CloseUnsupported, "binary frames are not supported")
+		return
+	}
+	if err := c.consumer.Receive(c, data); err != nil {
+		c.server.log.Error("websocket receive failed", "path", c.scope.Path, "err", err)
+		c.Close(CloseInternalError, "internal error")
+	}
+}
+
+// readBuffers lends the reader a buffer for each message while the consumer handles it.
+var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxKeptReadBuffer is the largest read buffer returned to readBuffers.
+const maxKeptReadBuffer = 16 << 10
+
+func releaseReadBuffer(buf *bytes.Buffer) {
+	if buf.Cap() <= maxKeptReadBuffer {
+		readBuffers.Put(buf)
 	}
 }
 

@@ -13,7 +13,8 @@ type Consumer interface {
 	// chooses the HTTP status, any other error gives 403. Frames sent here are written first.
 	Connect(c *Conn) error
 	// Receive handles one text frame. Bad input should be answered with an error frame and
-	// nil; a returned error closes the connection with 1011.
+	// nil; a returned error closes the connection with 1011. text is the reader's buffer,
+	// reused once Receive returns: copy what must outlive the call.
 	Receive(c *Conn, text []byte) error
 	// Disconnect runs once with the close code: after both goroutines have ended, or, for a
 	// connection whose socket never came, once that is certain.
