@@ -293,6 +293,36 @@ const maxKeptWriteBuffer = 64 << 10
 // a big room say, until this pool).
 var writeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
+// writerScratch is what a writer goroutine reuses from round to round: the queued frames it
+// took and the frames event handlers forwarded. A writer borrows one while it runs, so an
+// idle connection holds none, and a busy one does not allocate them each time it starts (they
+// were a third of the server's garbage in B).
+type writerScratch struct{ frames, out [][]byte }
+
+var writerScratches = sync.Pool{New: func() any {
+	return &writerScratch{frames: make([][]byte, 0, 8), out: make([][]byte, 0, 8)}
+}}
+
+// maxKeptScratch is the most frames a scratch returned to writerScratches holds.
+const maxKeptScratch = 256
+
+// borrowScratch gives the writer a scratch: c.out, and the frames slice it returns.
+func (c *Conn) borrowScratch() (*writerScratch, [][]byte) {
+	scratch := writerScratches.Get().(*writerScratch)
+	c.out = scratch.out[:0]
+	return scratch, scratch.frames[:0]
+}
+
+// returnScratch gives it back. The writer calls it before it changes its state: once it is
+// idle, another writer may start and take c.out.
+func (c *Conn) returnScratch(scratch *writerScratch, frames [][]byte) {
+	if cap(c.out) <= maxKeptScratch && cap(frames) <= maxKeptScratch {
+		scratch.out, scratch.frames = c.out[:0], frames[:0]
+		writerScratches.Put(scratch)
+	}
+	c.out = nil
+}
+
 // writeLoop is the only goroutine that writes to the socket: data frames, pings, pongs and
 // close frames alike, all encoded into one buffer and written with one call per round. It
 // runs while rounds find work and ends on the first that finds none; kick starts it again.
@@ -308,31 +338,30 @@ func (c *Conn) writeLoop() {
 		default:
 		}
 	}()
-	var frames [][]byte // reused by this burst's rounds
+	scratch, frames := c.borrowScratch()
 	for {
 		if c.readerEnded.Load() {
+			c.returnScratch(scratch, frames)
 			c.writer.Store(writerEnded)
 			return
 		}
 		var worked, done bool
 		frames, worked, done = c.writeRound(frames)
 		if done {
+			c.returnScratch(scratch, frames)
 			c.writer.Store(writerEnded)
 			return
 		}
 		if worked {
 			continue
 		}
-		if cap(c.out) > 2 {
-			// A burst's array is let go; the one or two slots of a round of a broadcast are
-			// kept (48 bytes), or every round would allocate them again.
-			c.out = nil
-		}
+		c.returnScratch(scratch, frames)
 		c.writer.Store(writerIdle)
 		// Something queued after the round looked, whose kick saw the writer running, is ours.
 		if !c.pending() || !c.writer.CompareAndSwap(writerIdle, writerRunning) {
 			return
 		}
+		scratch, frames = c.borrowScratch()
 	}
 }
 
