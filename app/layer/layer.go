@@ -209,9 +209,12 @@ func (m *Mailbox) Poll() (*Event, bool) {
 // to dst: one lock for a writer's whole round rather than one per event and one more to
 // find the mailbox empty.
 func (m *Mailbox) PollAppend(dst []*Event, max int) []*Event {
+	if max <= 0 {
+		return dst
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	end := min(len(m.events), m.head+max)
+	end := m.head + min(max, len(m.events)-m.head)
 	for i := m.head; i < end; i++ {
 		ev := m.events[i]
 		m.events[i] = nil

@@ -2,6 +2,7 @@ package layer
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 )
@@ -165,6 +166,13 @@ func TestMailboxPollAppend(t *testing.T) {
 	}
 	if got = box.PollAppend(got[:0], 10); len(got) != 0 {
 		t.Fatalf("an empty mailbox gave %d events", len(got))
+	}
+	box.Offer(event("h"))
+	if got = box.PollAppend(got[:0], 0); len(got) != 0 || box.Len() != 1 {
+		t.Fatalf("PollAppend(0) took %d events, %d left", len(got), box.Len())
+	}
+	if got = box.PollAppend(got[:0], math.MaxInt); len(got) != 1 || !sameEvent(got[0], "h") || box.Len() != 0 {
+		t.Fatalf("PollAppend(MaxInt) took %d events, %d left", len(got), box.Len())
 	}
 	box.mu.Lock()
 	head, n := box.head, len(box.events)
