@@ -563,19 +563,21 @@ func (c *Consumer) fail(conn *channels.Conn, frame errorFrame) error {
 
 // send queues a frame; a closing or overflowing connection is not an error of the consumer.
 func (c *Consumer) send(conn *channels.Conn, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return c.sendFrame(conn, b)
+	return unlessClosing(conn.SendJSON(v))
 }
 
-// sendFrame queues an encoded frame, as send does.
+// sendFrame queues a frame encoded already, as send does.
 func (c *Consumer) sendFrame(conn *channels.Conn, frame []byte) error {
-	if err := conn.Send(frame); err != nil && !errors.Is(err, channels.ErrClosed) && !errors.Is(err, channels.ErrQueueFull) {
-		return err
+	return unlessClosing(conn.Send(frame))
+}
+
+// unlessClosing is err, unless it says the connection is closing or too slow: that
+// connection is ending anyway, which is not an error of the consumer.
+func unlessClosing(err error) error {
+	if errors.Is(err, channels.ErrClosed) || errors.Is(err, channels.ErrQueueFull) {
+		return nil
 	}
-	return nil
+	return err
 }
 
 // Disconnect takes the member out of the room's presence and tells the others.
