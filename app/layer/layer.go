@@ -192,17 +192,11 @@ func (m *Mailbox) overflow() {
 
 // Poll takes the oldest waiting event without waiting; false when there is none.
 func (m *Mailbox) Poll() (*Event, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.head == len(m.events) {
-		return nil, false
+	var one [1]*Event
+	if got := m.PollAppend(one[:0], 1); len(got) == 1 {
+		return got[0], true
 	}
-	ev := m.events[m.head]
-	m.events[m.head] = nil
-	m.head++
-	m.bytes -= int64(len(ev.Data))
-	m.drained()
-	return ev, true
+	return nil, false
 }
 
 // PollAppend takes up to max waiting events, oldest first, without waiting, and appends them
