@@ -440,9 +440,10 @@ func (c *Conn) write(b []byte, timeout time.Duration) error {
 	// Moving a deadline updates a runtime timer (3 % of the server's core when every write
 	// moved it): it is moved only when it would be earlier, or over an eighth of timeout
 	// later, so a write may block between 7/8 of timeout and timeout.
-	if d := time.Now().Add(timeout); d.UnixNano() < c.writeDeadline || d.UnixNano()-c.writeDeadline > int64(timeout/8) {
+	d := time.Now().Add(timeout)
+	if ns := d.UnixNano(); ns < c.writeDeadline || ns-c.writeDeadline > int64(timeout/8) {
 		_ = netConn.SetWriteDeadline(d)
-		c.writeDeadline = d.UnixNano()
+		c.writeDeadline = ns
 	}
 	c.server.writes.Add(1) // before the write, so a client that got the bytes sees it counted
 	if _, err := netConn.Write(b); err != nil {
