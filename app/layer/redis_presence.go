@@ -251,14 +251,15 @@ func (r *Redis) heartbeatLoop() {
 
 // renewPresence pushes the expiry of this node's entries forward, one pipeline per shard. It
 // uses ZADD without XX on purpose: entries lost while Redis was down or restarted come back.
+// Every shard gets the same expiry, so a node's people in several groups drop out together.
 func (r *Redis) renewPresence(ctx context.Context) error {
 	var firstErr error
+	score := r.expiryScore()
 	for i := range r.presMu {
 		r.presMu[i].Lock()
 		entries := r.mem.shardPresence(i)
 		var err error
 		if len(entries) > 0 {
-			score := r.expiryScore()
 			_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 				for group, byChannel := range entries {
 					zs := make([]redis.Z, 0, len(byChannel))
