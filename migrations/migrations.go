@@ -39,6 +39,7 @@ var Steps = []Step{
 	{Version: 1, Name: "initial schema", Up: initialSchema},
 	{Version: 2, Name: "admin: user roles and audit log", Up: adminSchema},
 	{Version: 3, Name: "per-room message sequence numbers", Up: roomSeq},
+	{Version: 4, Name: "room reads by seq; drop messages (room_id, id)", Up: roomOrderBySeq},
 }
 
 // advisoryLockKey is the pg_advisory_xact_lock key that serialises migration runs on

@@ -296,18 +296,8 @@ func TestRoomSeqBackfill(t *testing.T) {
 	orig := migrations.Steps
 	t.Cleanup(func() { migrations.Steps = orig })
 	forEachBackend(t, func(t *testing.T, b backend) {
-		migrations.Steps = orig[:2]
-		db := b.open(t)
-		if _, err := migrations.Apply(db, b.dialect); err != nil {
-			t.Fatal(err)
-		}
+		db, exec := migratedTo(t, b, orig[:2])
 		now := time.Now().UTC()
-		exec := func(q string, args ...any) {
-			t.Helper()
-			if err := db.Exec(q, args...).Error; err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-		}
 		exec("INSERT INTO users (username, password_hash, created_at) VALUES ('alice', 'h', ?)", now)
 		var uid int64
 		db.Raw("SELECT id FROM users").Scan(&uid)
@@ -345,4 +335,80 @@ func TestRoomSeqBackfill(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestRoomReadsSeqBackfill(t *testing.T) {
+	orig := migrations.Steps
+	t.Cleanup(func() { migrations.Steps = orig })
+	forEachBackend(t, func(t *testing.T, b backend) {
+		db, exec := migratedTo(t, b, orig[:3])
+		now := time.Now().UTC()
+		id := func(q string, args ...any) (v int64) {
+			t.Helper()
+			if err := db.Raw(q, args...).Row().Scan(&v); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			return v
+		}
+		users := map[string]int64{}
+		for _, name := range []string{"on-a2", "on-gone-a3", "on-b1", "none"} {
+			exec("INSERT INTO users (username, password_hash, created_at) VALUES (?, 'h', ?)", name, now)
+			users[name] = id("SELECT id FROM users WHERE username = ?", name)
+		}
+		exec("INSERT INTO rooms (name, created_at) VALUES ('a', ?), ('b', ?)", now, now)
+		ra, rb := id("SELECT id FROM rooms WHERE name = 'a'"), id("SELECT id FROM rooms WHERE name = 'b'")
+		msgs := map[string]int64{}
+		for _, body := range []string{"a1", "b1", "a2", "a3", "a4"} {
+			room := ra
+			if body[0] == 'b' {
+				room = rb
+			}
+			exec("INSERT INTO messages (room_id, user_id, body, created_at, seq) VALUES (?, ?, ?, ?, ?)",
+				room, users["none"], body, now, map[string]int{"a1": 1, "b1": 1, "a2": 2, "a3": 3, "a4": 4}[body])
+			msgs[body] = id("SELECT id FROM messages WHERE body = ?", body)
+		}
+		exec("DELETE FROM messages WHERE body = 'a3'")
+		mark := func(user string, room, lastReadID int64) {
+			exec("INSERT INTO room_reads (user_id, room_id, last_read_id) VALUES (?, ?, ?)", users[user], room, lastReadID)
+		}
+		mark("on-a2", ra, msgs["a2"])
+		mark("on-gone-a3", ra, msgs["a3"])
+		mark("on-b1", rb, msgs["b1"])
+		mark("none", ra, 0)
+
+		migrations.Steps = orig
+		if n, err := migrations.Apply(db, b.dialect); err != nil || n != len(orig)-3 {
+			t.Fatalf("Apply = %d, %v", n, err)
+		}
+		for user, want := range map[string]int64{"on-a2": 2, "on-gone-a3": 2, "on-b1": 1, "none": 0} {
+			if got := id("SELECT last_read_seq FROM room_reads WHERE user_id = ?", users[user]); got != want {
+				t.Errorf("%s: last_read_seq = %d, want %d", user, got, want)
+			}
+		}
+		var indexes int64
+		q := "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'messages_room_id_id_idx'"
+		if b.dialect == migrations.Postgres {
+			q = "SELECT count(*) FROM pg_indexes WHERE indexname = 'messages_room_id_id_idx' AND schemaname = current_schema()"
+		}
+		if err := db.Raw(q).Row().Scan(&indexes); err != nil || indexes != 0 {
+			t.Errorf("index messages_room_id_id_idx: %d left, %v", indexes, err)
+		}
+	})
+}
+
+// migratedTo opens a fresh database of b with steps applied, and an exec that fails the test
+// on error. The caller restores migrations.Steps.
+func migratedTo(t *testing.T, b backend, steps []migrations.Step) (*gorm.DB, func(q string, args ...any)) {
+	t.Helper()
+	migrations.Steps = steps
+	db := b.open(t)
+	if _, err := migrations.Apply(db, b.dialect); err != nil {
+		t.Fatal(err)
+	}
+	return db, func(q string, args ...any) {
+		t.Helper()
+		if err := db.Exec(q, args...).Error; err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
 }

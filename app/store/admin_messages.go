@@ -42,41 +42,68 @@ type MessagePage struct {
 // reads every newer row first (SQLite 0.4 s, PostgreSQL 0.3 s).
 const narrowRange = 31 * 24 * time.Hour
 
-// sql returns the filter as a FROM clause and SQL conditions on messages aliased m (never
-// empty), and the id expression to page and order by. For date filters it also steers the
-// planner (see narrowRange): only the plan changes, never the rows. SQLite takes INDEXED BY,
-// or a unary plus that keeps an index off a column; PostgreSQL has no hints, but ordering by
-// m.id + 0, which no index provides, takes the primary key's walk off the table.
-func (f MessageFilter) sql(dialect string) (from, where string, args []any, id string) {
-	from, id = "messages m", "m.id"
+// filterSQL is a MessageFilter as SQL on messages aliased m.
+type filterSQL struct {
+	from  string // the FROM clause
+	where string // the conditions (never empty)
+	args  []any
+	id    string // the id expression cursors compare
+	order string // what rows are ordered by: id, or within one room seq, in the same order
+	room  int64  // the room, when order is seq
+}
+
+// cmp returns the condition "id op v" and its arguments. Ordered by seq, it adds the bound on
+// seq that lets (room_id, seq) seek to v (see seqOfID), since no index has a room's ids.
+func (q filterSQL) cmp(op string, v int64) (string, []any) {
+	if q.room == 0 {
+		return q.id + " " + op + " ?", []any{v}
+	}
+	open := maxSeq
+	if op == ">" {
+		open = 0
+	}
+	return q.id + " " + op + " ? AND m.seq " + op + " " + seqOfID(open), []any{v, v, q.room}
+}
+
+// sql returns the filter as SQL. For date filters it also steers the planner (see
+// narrowRange): only the plan changes, never the rows. SQLite takes INDEXED BY, or a unary
+// plus that keeps an index off a column; PostgreSQL has no hints, but ordering by m.id + 0,
+// which no index provides, takes the primary key's walk off the table.
+func (f MessageFilter) sql(dialect string) filterSQL {
+	q := filterSQL{from: "messages m", id: "m.id"}
 	created := "m.created_at"
+	narrow := false
 	if !f.From.IsZero() || !f.Until.IsZero() {
-		narrow := !f.From.IsZero() && !f.Until.IsZero() && f.Until.Sub(f.From) <= narrowRange
+		narrow = !f.From.IsZero() && !f.Until.IsZero() && f.Until.Sub(f.From) <= narrowRange
 		switch {
 		case dialect == DialectSQLite && narrow:
-			from = "messages m INDEXED BY messages_created_at_idx"
+			q.from = "messages m INDEXED BY messages_created_at_idx"
 		case dialect == DialectSQLite:
 			created = "+m.created_at"
 		case narrow:
-			id = "(m.id + 0)"
+			q.id = "(m.id + 0)"
 		}
+	}
+	q.order = q.id
+	if f.RoomID != 0 && !narrow {
+		q.order, q.room = "m.seq", f.RoomID
 	}
 	conds := []string{"1 = 1"}
 	if f.RoomID != 0 {
 		conds = append(conds, "m.room_id = ?")
-		args = append(args, f.RoomID)
+		q.args = append(q.args, f.RoomID)
 	}
 	if f.UserID != 0 {
 		conds = append(conds, "m.user_id = ?")
-		args = append(args, f.UserID)
+		q.args = append(q.args, f.UserID)
 	}
 	if !f.From.IsZero() {
 		conds = append(conds, created+" >= ?")
-		args = append(args, dbTime(f.From))
+		q.args = append(q.args, dbTime(f.From))
 	}
 	if !f.Until.IsZero() {
 		conds = append(conds, created+" < ?")
-		args = append(args, dbTime(f.Until))
+		q.args = append(q.args, dbTime(f.Until))
 	}
 	if f.Text != "" {
 		// SQLite's LIKE ignores ASCII case by default; PostgreSQL needs ILIKE for that.
@@ -85,21 +112,23 @@ func (f MessageFilter) sql(dialect string) (from, where string, args []any, id s
 			op = "ILIKE"
 		}
 		conds = append(conds, "m.body "+op+` ? ESCAPE '\'`)
-		args = append(args, "%"+escapeLike(f.Text)+"%")
+		q.args = append(q.args, "%"+escapeLike(f.Text)+"%")
 	}
 	if f.MaxID != 0 {
-		conds = append(conds, "m.id <= ?")
-		args = append(args, f.MaxID)
+		cond, args := q.cmp("<=", f.MaxID)
+		conds = append(conds, cond)
+		q.args = append(q.args, args...)
 	}
 	if f.IDs != nil {
 		if len(f.IDs) == 0 {
 			conds = append(conds, "1 = 0")
 		} else {
 			conds = append(conds, "m.id IN ?")
-			args = append(args, f.IDs)
+			q.args = append(q.args, f.IDs)
 		}
 	}
-	return from, strings.Join(conds, " AND "), args, id
+	q.where = strings.Join(conds, " AND ")
+	return q
 }
 
 // escapeLike makes s match literally inside a LIKE pattern with ESCAPE '\'.
@@ -111,16 +140,16 @@ func escapeLike(s string) string {
 // newest first.
 func (s *Store) AdminMessages(ctx context.Context, f MessageFilter, c Cursor, limit int) (MessagePage, error) {
 	limit = clampLimit(limit, 50)
-	table, where, args, id := f.sql(s.dialect)
-	tail, targs, asc := keyset(id, c, limit)
+	q := f.sql(s.dialect)
+	tail, targs, asc := keysetBy(q.cmp, q.order, c, limit)
 	order := " ORDER BY m.id DESC"
 	if asc {
 		order = " ORDER BY m.id ASC"
 	}
 	// The page's ids first, from messages alone (often straight off an index), then the
 	// joins for those rows only: joining before the LIMIT would join every matching row.
-	rows, err := s.queryMessages(ctx, messageSelect+"WHERE m.id IN (SELECT m.id FROM "+table+" WHERE "+where+tail+")"+order,
-		append(args, targs...)...)
+	rows, err := s.queryMessages(ctx, messageSelect+"WHERE m.id IN (SELECT m.id FROM "+q.from+" WHERE "+q.where+tail+")"+order,
+		append(slices.Clip(q.args), targs...)...)
 	if err != nil {
 		return MessagePage{}, fmt.Errorf("store: admin messages: %w", err)
 	}
@@ -129,9 +158,10 @@ func (s *Store) AdminMessages(ctx context.Context, f MessageFilter, c Cursor, li
 		if op == "<" {
 			order = "DESC"
 		}
+		cond, cargs := q.cmp(op, from)
 		var ids []int64
-		err := s.reader.WithContext(ctx).Raw("SELECT m.id FROM "+table+" WHERE "+where+" AND "+id+" "+op+" ? ORDER BY "+id+" "+order+" LIMIT 1",
-			append(append([]any{}, args...), from)...).Scan(&ids).Error
+		err := s.reader.WithContext(ctx).Raw("SELECT m.id FROM "+q.from+" WHERE "+q.where+" AND "+cond+" ORDER BY "+q.order+" "+order+" LIMIT 1",
+			append(slices.Clip(q.args), cargs...)...).Scan(&ids).Error
 		return len(ids) > 0, err
 	}
 	msgs, newer, older, err := pageEdges(rows, func(m models.Message) int64 { return m.ID }, c, limit, asc, probe)
@@ -146,15 +176,17 @@ func (s *Store) AdminMessages(ctx context.Context, f MessageFilter, c Cursor, li
 // export shows is read (ID, CreatedAt, EditedAt, Body, Username, RoomName): with SQLite each
 // column is a cgo call, and a million rows make that count.
 func (s *Store) AdminExportMessages(ctx context.Context, f MessageFilter, beforeID int64, limit int) ([]models.Message, error) {
-	from, where, args, id := f.sql(s.dialect)
+	q := f.sql(s.dialect)
+	where, args := q.where, slices.Clip(q.args)
 	if beforeID > 0 {
-		where += " AND " + id + " < ?"
-		args = append(args, beforeID)
+		cond, cargs := q.cmp("<", beforeID)
+		where += " AND " + cond
+		args = append(args, cargs...)
 	}
-	q := `SELECT m.id, m.created_at, m.edited_at, m.body, u.username, r.name
+	query := `SELECT m.id, m.created_at, m.edited_at, m.body, u.username, r.name
 		FROM messages m JOIN users u ON u.id = m.user_id JOIN rooms r ON r.id = m.room_id
-		WHERE m.id IN (SELECT m.id FROM ` + from + " WHERE " + where + " ORDER BY " + id + " DESC LIMIT ?) ORDER BY m.id DESC"
-	rows, err := s.reader.WithContext(ctx).Raw(q, append(args, clampLimit(limit, 1000))...).Rows()
+		WHERE m.id IN (SELECT m.id FROM ` + q.from + " WHERE " + where + " ORDER BY " + q.order + " DESC LIMIT ?) ORDER BY m.id DESC"
+	rows, err := s.reader.WithContext(ctx).Raw(query, append(args, clampLimit(limit, 1000))...).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("store: export messages: %w", err)
 	}
@@ -196,8 +228,8 @@ func (s *Store) AdminCountMessages(ctx context.Context, f MessageFilter) (int64,
 		}
 		return n, nil
 	}
-	from, where, args, _ := f.sql(s.dialect)
-	if err := s.reader.WithContext(ctx).Raw("SELECT count(*) FROM "+from+" WHERE "+where, args...).Scan(&n).Error; err != nil {
+	q := f.sql(s.dialect)
+	if err := s.reader.WithContext(ctx).Raw("SELECT count(*) FROM "+q.from+" WHERE "+q.where, q.args...).Scan(&n).Error; err != nil {
 		return 0, fmt.Errorf("store: count messages: %w", err)
 	}
 	return n, nil
@@ -234,7 +266,7 @@ func (s *Store) AdminMessageSpan(ctx context.Context) (oldest, newest time.Time,
 // than limit.
 func (s *Store) AdminDeleteMessages(ctx context.Context, f MessageFilter, limit int) ([]models.Message, error) {
 	limit = clampLimit(limit, 500)
-	from, where, args, id := f.sql(s.dialect)
+	q := f.sql(s.dialect)
 	var deleted []models.Message
 	err := s.writer.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		deleted = deleted[:0]
@@ -242,8 +274,8 @@ func (s *Store) AdminDeleteMessages(ctx context.Context, f MessageFilter, limit 
 		// messages, as SaveMessages and DeleteMessage do, so none of them deadlock on
 		// PostgreSQL. (SQLite has one writer.)
 		var picked []models.Message
-		if err := tx.Raw("SELECT m.id, m.room_id FROM "+from+" WHERE "+where+" ORDER BY "+id+" DESC LIMIT ?",
-			append(args, limit)...).Scan(&picked).Error; err != nil {
+		if err := tx.Raw("SELECT m.id, m.room_id FROM "+q.from+" WHERE "+q.where+" ORDER BY "+q.order+" DESC LIMIT ?",
+			append(slices.Clip(q.args), limit)...).Scan(&picked).Error; err != nil {
 			return err
 		}
 		if len(picked) == 0 {

@@ -15,13 +15,22 @@ type Cursor struct {
 // and whether the rows come back oldest first. It asks for one row more than limit, which
 // tells whether the list goes on in the direction of travel.
 func keyset(col string, c Cursor, limit int) (tail string, args []any, ascending bool) {
+	cmp := func(op string, v int64) (string, []any) { return col + " " + op + " ?", []any{v} }
+	return keysetBy(cmp, col, c, limit)
+}
+
+// keysetBy is keyset with the cursor's condition and the order given apart: cmp(op, v) is
+// the condition that a row's id is op v, and order must sort rows as their ids do.
+func keysetBy(cmp func(op string, v int64) (string, []any), order string, c Cursor, limit int) (tail string, args []any, ascending bool) {
 	switch {
 	case c.Forward:
-		return " AND " + col + " > ? ORDER BY " + col + " ASC LIMIT ?", []any{c.After, limit + 1}, true
+		cond, args := cmp(">", c.After)
+		return " AND " + cond + " ORDER BY " + order + " ASC LIMIT ?", append(args, limit+1), true
 	case c.Before > 0:
-		return " AND " + col + " < ? ORDER BY " + col + " DESC LIMIT ?", []any{c.Before, limit + 1}, false
+		cond, args := cmp("<", c.Before)
+		return " AND " + cond + " ORDER BY " + order + " DESC LIMIT ?", append(args, limit+1), false
 	default:
-		return " ORDER BY " + col + " DESC LIMIT ?", []any{limit + 1}, false
+		return " ORDER BY " + order + " DESC LIMIT ?", []any{limit + 1}, false
 	}
 }
 

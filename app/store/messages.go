@@ -531,10 +531,26 @@ func (s *Store) hotTargets(ps *hotStmts) []stmtTarget {
 		stmtTarget{&ps.lastSeqs, s.q.lastSeqs})
 }
 
+// A room's messages are read in seq order, off the index (room_id, seq): within a room seq
+// order is id order, because a message's seq is claimed under its room's row in the
+// transaction that assigns its id. Reads that page by id keep their condition on id, which
+// decides what they return, and add a bound on seq from seqOfID that lets the index seek to
+// the page.
+
+// maxSeq bounds nothing: no message has a seq this high.
+const maxSeq int64 = 1<<63 - 1
+
+// seqOfID is a SQL expression taking (id, room id) arguments: the seq of that message in that
+// room, or orElse when there is none (deleted, say). With orElse the seq bound is open and
+// the read walks the room's index from its end, which gives the same rows, only slower.
+func seqOfID(orElse int64) string {
+	return fmt.Sprintf("COALESCE((SELECT b.seq FROM messages b WHERE b.id = ? AND b.room_id = ?), %d)", orElse)
+}
+
 // RecentMessages returns the newest limit (<= 0: 50) messages of a room, oldest first, with
 // Username and RoomName filled.
 func (s *Store) RecentMessages(ctx context.Context, roomID int64, limit int) ([]models.Message, error) {
-	msgs, err := s.queryMessages(ctx, messageSelect+`WHERE m.room_id = ? ORDER BY m.id DESC LIMIT ?`,
+	msgs, err := s.queryMessages(ctx, messageSelect+`WHERE m.room_id = ? ORDER BY m.seq DESC LIMIT ?`,
 		roomID, clampLimit(limit, 50))
 	if err != nil {
 		return nil, fmt.Errorf("store: recent messages: %w", err)
@@ -546,8 +562,8 @@ func (s *Store) RecentMessages(ctx context.Context, roomID int64, limit int) ([]
 // MessagesAfter returns up to limit (<= 0: 50) messages of a room with id > afterID, oldest
 // first (catch-up after a reconnect).
 func (s *Store) MessagesAfter(ctx context.Context, roomID, afterID int64, limit int) ([]models.Message, error) {
-	msgs, err := s.queryMessages(ctx, messageSelect+`WHERE m.room_id = ? AND m.id > ? ORDER BY m.id ASC LIMIT ?`,
-		roomID, afterID, clampLimit(limit, 50))
+	msgs, err := s.queryMessages(ctx, messageSelect+`WHERE m.room_id = ? AND m.id > ? AND m.seq > `+seqOfID(0)+` ORDER BY m.seq ASC LIMIT ?`,
+		roomID, afterID, afterID, roomID, clampLimit(limit, 50))
 	if err != nil {
 		return nil, fmt.Errorf("store: messages after: %w", err)
 	}
@@ -585,8 +601,8 @@ func (s *Store) MessagesAfterSeq(ctx context.Context, roomID, afterSeq int64, li
 // MessagesBefore returns the limit (<= 0: 50) newest messages of a room with id < beforeID,
 // oldest first (history paging; an empty result means the first message was reached).
 func (s *Store) MessagesBefore(ctx context.Context, roomID, beforeID int64, limit int) ([]models.Message, error) {
-	msgs, err := s.queryMessages(ctx, messageSelect+`WHERE m.room_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?`,
-		roomID, beforeID, clampLimit(limit, 50))
+	msgs, err := s.queryMessages(ctx, messageSelect+`WHERE m.room_id = ? AND m.id < ? AND m.seq < `+seqOfID(maxSeq)+` ORDER BY m.seq DESC LIMIT ?`,
+		roomID, beforeID, beforeID, roomID, clampLimit(limit, 50))
 	if err != nil {
 		return nil, fmt.Errorf("store: messages before: %w", err)
 	}

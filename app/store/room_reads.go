@@ -6,12 +6,18 @@ import (
 )
 
 // MarkRead records that a user has read a room up to lastReadID; it never moves backwards.
+// The marker keeps the seq of the newest message up to lastReadID, which UnreadCounts counts
+// from: that message's own, unless it was deleted meanwhile.
 func (s *Store) MarkRead(ctx context.Context, userID, roomID, lastReadID int64) error {
 	err := s.writer.WithContext(ctx).Exec(
-		`INSERT INTO room_reads (user_id, room_id, last_read_id) VALUES (?, ?, ?)
-		 ON CONFLICT (user_id, room_id) DO UPDATE SET last_read_id = excluded.last_read_id
+		`INSERT INTO room_reads (user_id, room_id, last_read_id, last_read_seq)
+		 VALUES (?, ?, ?, COALESCE((SELECT m.seq FROM messages m
+		   WHERE m.room_id = ? AND m.id <= ? AND m.seq <= `+seqOfID(maxSeq)+`
+		   ORDER BY m.seq DESC LIMIT 1), 0))
+		 ON CONFLICT (user_id, room_id) DO UPDATE
+		   SET last_read_id = excluded.last_read_id, last_read_seq = excluded.last_read_seq
 		 WHERE excluded.last_read_id > room_reads.last_read_id`,
-		userID, roomID, lastReadID).Error
+		userID, roomID, lastReadID, roomID, lastReadID, lastReadID, roomID).Error
 	if err != nil {
 		return fmt.Errorf("store: mark read: %w", err)
 	}
@@ -34,7 +40,7 @@ func (s *Store) UnreadCounts(ctx context.Context, userID int64, roomIDs []int64)
 		`SELECT m.room_id AS room_id, COUNT(*) AS unread
 		   FROM messages m
 		   JOIN room_reads r ON r.room_id = m.room_id AND r.user_id = ?
-		  WHERE m.room_id IN ? AND m.id > r.last_read_id
+		  WHERE m.room_id IN ? AND m.seq > r.last_read_seq
 		  GROUP BY m.room_id`, userID, roomIDs).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("store: unread counts: %w", err)
