@@ -412,3 +412,18 @@ func migratedTo(t *testing.T, b backend, steps []migrations.Step) (*gorm.DB, fun
 		}
 	}
 }
+
+// TestRoomOrderBySeqAfterIndexDroppedByHand: docs/performance.md measured dropping the index
+// by hand on a live database; such a database must still migrate.
+func TestRoomOrderBySeqAfterIndexDroppedByHand(t *testing.T) {
+	orig := migrations.Steps
+	t.Cleanup(func() { migrations.Steps = orig })
+	forEachBackend(t, func(t *testing.T, b backend) {
+		db, exec := migratedTo(t, b, orig[:3])
+		exec("DROP INDEX messages_room_id_id_idx")
+		migrations.Steps = orig
+		if n, err := migrations.Apply(db, b.dialect); err != nil || n != len(orig)-3 {
+			t.Fatalf("Apply = %d, %v", n, err)
+		}
+	})
+}

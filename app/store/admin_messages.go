@@ -53,16 +53,13 @@ type filterSQL struct {
 }
 
 // cmp returns the condition "id op v" and its arguments. Ordered by seq, it adds the bound on
-// seq that lets (room_id, seq) seek to v (see seqOfID), since no index has a room's ids.
+// seq that lets (room_id, seq) seek to v (see seqBound), since no index has a room's ids.
 func (q filterSQL) cmp(op string, v int64) (string, []any) {
 	if q.room == 0 {
 		return q.id + " " + op + " ?", []any{v}
 	}
-	open := maxSeq
-	if op == ">" {
-		open = 0
-	}
-	return q.id + " " + op + " ? AND m.seq " + op + " " + seqOfID(open), []any{v, v, q.room}
+	bound, args := seqBound(op, v, q.room)
+	return q.id + " " + op + " ? AND " + bound, append([]any{v}, args...)
 }
 
 // sql returns the filter as SQL. For date filters it also steers the planner (see
@@ -85,7 +82,8 @@ func (f MessageFilter) sql(dialect string) filterSQL {
 		}
 	}
 	q.order = q.id
-	if f.RoomID != 0 && !narrow {
+	if f.RoomID != 0 && f.UserID == 0 && !narrow {
+		// An author's rows come in id order off (user_id, id); a room's in seq order only.
 		q.order, q.room = "m.seq", f.RoomID
 	}
 	conds := []string{"1 = 1"}

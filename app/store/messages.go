@@ -534,17 +534,28 @@ func (s *Store) hotTargets(ps *hotStmts) []stmtTarget {
 // A room's messages are read in seq order, off the index (room_id, seq): within a room seq
 // order is id order, because a message's seq is claimed under its room's row in the
 // transaction that assigns its id. Reads that page by id keep their condition on id, which
-// decides what they return, and add a bound on seq from seqOfID that lets the index seek to
+// decides what they return, and add a bound on seq from seqBound that lets the index seek to
 // the page.
 
 // maxSeq bounds nothing: no message has a seq this high.
 const maxSeq int64 = 1<<63 - 1
 
-// seqOfID is a SQL expression taking (id, room id) arguments: the seq of that message in that
-// room, or orElse when there is none (deleted, say). With orElse the seq bound is open and
-// the read walks the room's index from its end, which gives the same rows, only slower.
-func seqOfID(orElse int64) string {
-	return fmt.Sprintf("COALESCE((SELECT b.seq FROM messages b WHERE b.id = ? AND b.room_id = ?), %d)", orElse)
+// seqBound returns the condition "m.seq op bound" for a read of room's messages with "m.id op
+// v" (op is <, <= or >), and its arguments. The bound is v's own seq, or when v names no
+// message of the room (deleted, another room's) the seq next to its neighbour's, v-1 below or
+// v+1 above: a page's cursor and the ids probed beside it are the commonest. Neither is ever
+// tighter than the id condition. Without either the bound is open, and the read walks the
+// room's index from its end: the same rows, only slower.
+func seqBound(op string, v, room int64) (string, []any) {
+	near, step, open := v-1, "+ 1", maxSeq
+	if op == ">" {
+		near, step, open = v+1, "- 1", 0
+	}
+	if (op == ">") != (near > v) { // v at the end of int64's range
+		near = v
+	}
+	return fmt.Sprintf("m.seq %s COALESCE((SELECT b.seq FROM messages b WHERE b.id = ? AND b.room_id = ?),"+
+		" (SELECT b.seq %s FROM messages b WHERE b.id = ? AND b.room_id = ?), %d)", op, step, open), []any{v, room, near, room}
 }
 
 // RecentMessages returns the newest limit (<= 0: 50) messages of a room, oldest first, with
@@ -562,8 +573,9 @@ func (s *Store) RecentMessages(ctx context.Context, roomID int64, limit int) ([]
 // MessagesAfter returns up to limit (<= 0: 50) messages of a room with id > afterID, oldest
 // first (catch-up after a reconnect).
 func (s *Store) MessagesAfter(ctx context.Context, roomID, afterID int64, limit int) ([]models.Message, error) {
-	msgs, err := s.queryMessages(ctx, messageSelect+`WHERE m.room_id = ? AND m.id > ? AND m.seq > `+seqOfID(0)+` ORDER BY m.seq ASC LIMIT ?`,
-		roomID, afterID, afterID, roomID, clampLimit(limit, 50))
+	bound, args := seqBound(">", afterID, roomID)
+	msgs, err := s.queryMessages(ctx, messageSelect+`WHERE m.room_id = ? AND m.id > ? AND `+bound+` ORDER BY m.seq ASC LIMIT ?`,
+		slices.Concat([]any{roomID, afterID}, args, []any{clampLimit(limit, 50)})...)
 	if err != nil {
 		return nil, fmt.Errorf("store: messages after: %w", err)
 	}
@@ -601,8 +613,9 @@ func (s *Store) MessagesAfterSeq(ctx context.Context, roomID, afterSeq int64, li
 // MessagesBefore returns the limit (<= 0: 50) newest messages of a room with id < beforeID,
 // oldest first (history paging; an empty result means the first message was reached).
 func (s *Store) MessagesBefore(ctx context.Context, roomID, beforeID int64, limit int) ([]models.Message, error) {
-	msgs, err := s.queryMessages(ctx, messageSelect+`WHERE m.room_id = ? AND m.id < ? AND m.seq < `+seqOfID(maxSeq)+` ORDER BY m.seq DESC LIMIT ?`,
-		roomID, beforeID, beforeID, roomID, clampLimit(limit, 50))
+	bound, args := seqBound("<", beforeID, roomID)
+	msgs, err := s.queryMessages(ctx, messageSelect+`WHERE m.room_id = ? AND m.id < ? AND `+bound+` ORDER BY m.seq DESC LIMIT ?`,
+		slices.Concat([]any{roomID, beforeID}, args, []any{clampLimit(limit, 50)})...)
 	if err != nil {
 		return nil, fmt.Errorf("store: messages before: %w", err)
 	}

@@ -3,21 +3,24 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 )
 
-// MarkRead records that a user has read a room up to lastReadID; it never moves backwards.
-// The marker keeps the seq of the newest message up to lastReadID, which UnreadCounts counts
-// from: that message's own, unless it was deleted meanwhile.
+// MarkRead records that a user has read a room up to lastReadID. The marker keeps the seq of
+// the newest message up to lastReadID, its own unless it was deleted meanwhile, which
+// UnreadCounts counts from; it never moves back to an older seq. Seqs, not ids, decide that:
+// an id past the room's newest (a restored database, a stale tab) must not hold the marker.
 func (s *Store) MarkRead(ctx context.Context, userID, roomID, lastReadID int64) error {
+	bound, args := seqBound("<=", lastReadID, roomID)
 	err := s.writer.WithContext(ctx).Exec(
 		`INSERT INTO room_reads (user_id, room_id, last_read_id, last_read_seq)
 		 VALUES (?, ?, ?, COALESCE((SELECT m.seq FROM messages m
-		   WHERE m.room_id = ? AND m.id <= ? AND m.seq <= `+seqOfID(maxSeq)+`
+		   WHERE m.room_id = ? AND m.id <= ? AND `+bound+`
 		   ORDER BY m.seq DESC LIMIT 1), 0))
 		 ON CONFLICT (user_id, room_id) DO UPDATE
 		   SET last_read_id = excluded.last_read_id, last_read_seq = excluded.last_read_seq
-		 WHERE excluded.last_read_id > room_reads.last_read_id`,
-		userID, roomID, lastReadID, roomID, lastReadID, lastReadID, roomID).Error
+		 WHERE excluded.last_read_seq > room_reads.last_read_seq`,
+		slices.Concat([]any{userID, roomID, lastReadID, roomID, lastReadID}, args)...).Error
 	if err != nil {
 		return fmt.Errorf("store: mark read: %w", err)
 	}

@@ -42,5 +42,25 @@ func TestMarkReadAndUnreadCounts(t *testing.T) {
 		if got, err := s.UnreadCounts(ctx, alice.ID, nil); err != nil || len(got) != 0 {
 			t.Errorf("UnreadCounts(no rooms) = %v, %v", got, err)
 		}
+
+		// A marker past the room's newest id (a restored database, a stale tab) reads
+		// everything so far, and must not keep later reads from moving the marker on.
+		c := mustRoom(t, s, "c")
+		c1 := msg(c, bob, "1", "")
+		mustSave(t, s, c1)
+		if err := s.MarkRead(ctx, alice.ID, c.ID, c1.ID+1000); err != nil {
+			t.Fatal(err)
+		}
+		c2, c3 := msg(c, bob, "2", ""), msg(c, bob, "3", "")
+		mustSave(t, s, c2, c3)
+		if got, _ := s.UnreadCounts(ctx, alice.ID, []int64{c.ID}); got[c.ID] != 2 {
+			t.Errorf("UnreadCounts after a marker past the newest = %v, want {%d: 2}", got, c.ID)
+		}
+		if err := s.MarkRead(ctx, alice.ID, c.ID, c3.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.UnreadCounts(ctx, alice.ID, []int64{c.ID}); len(got) != 0 {
+			t.Errorf("UnreadCounts after reading on from a marker past the newest = %v, want none", got)
+		}
 	})
 }
