@@ -233,17 +233,8 @@ func TestApplyUnknownDialect(t *testing.T) {
 // The schema enforces what the store relies on.
 func TestInitialSchemaConstraints(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
-		db := b.open(t)
-		if _, err := migrations.Apply(db, b.dialect); err != nil {
-			t.Fatal(err)
-		}
+		db, mustExec := migratedTo(t, b, len(migrations.Steps))
 		now := time.Now().UTC()
-		mustExec := func(q string, args ...any) {
-			t.Helper()
-			if err := db.Exec(q, args...).Error; err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-		}
 		mustFail := func(why, q string, args ...any) {
 			t.Helper()
 			if err := db.Exec(q, args...).Error; err == nil {
@@ -294,9 +285,8 @@ func TestInitialSchemaConstraints(t *testing.T) {
 // room's last_seq is its highest; a room without messages stays at 0.
 func TestRoomSeqBackfill(t *testing.T) {
 	orig := migrations.Steps
-	t.Cleanup(func() { migrations.Steps = orig })
 	forEachBackend(t, func(t *testing.T, b backend) {
-		db, exec := migratedTo(t, b, orig[:2])
+		db, exec := migratedTo(t, b, 2)
 		now := time.Now().UTC()
 		exec("INSERT INTO users (username, password_hash, created_at) VALUES ('alice', 'h', ?)", now)
 		var uid int64
@@ -339,9 +329,8 @@ func TestRoomSeqBackfill(t *testing.T) {
 
 func TestRoomReadsSeqBackfill(t *testing.T) {
 	orig := migrations.Steps
-	t.Cleanup(func() { migrations.Steps = orig })
 	forEachBackend(t, func(t *testing.T, b backend) {
-		db, exec := migratedTo(t, b, orig[:3])
+		db, exec := migratedTo(t, b, 3)
 		now := time.Now().UTC()
 		id := func(q string, args ...any) (v int64) {
 			t.Helper()
@@ -396,11 +385,14 @@ func TestRoomReadsSeqBackfill(t *testing.T) {
 	})
 }
 
-// migratedTo opens a fresh database of b with steps applied, and an exec that fails the test
-// on error. The caller restores migrations.Steps.
-func migratedTo(t *testing.T, b backend, steps []migrations.Step) (*gorm.DB, func(q string, args ...any)) {
+// migratedTo opens a fresh database of b with the first n steps applied, and an exec that
+// fails the test on error. The test may set migrations.Steps to apply more; the full list is
+// restored when it ends.
+func migratedTo(t *testing.T, b backend, n int) (*gorm.DB, func(q string, args ...any)) {
 	t.Helper()
-	migrations.Steps = steps
+	all := migrations.Steps
+	t.Cleanup(func() { migrations.Steps = all })
+	migrations.Steps = all[:n]
 	db := b.open(t)
 	if _, err := migrations.Apply(db, b.dialect); err != nil {
 		t.Fatal(err)
@@ -417,9 +409,8 @@ func migratedTo(t *testing.T, b backend, steps []migrations.Step) (*gorm.DB, fun
 // by hand on a live database; such a database must still migrate.
 func TestRoomOrderBySeqAfterIndexDroppedByHand(t *testing.T) {
 	orig := migrations.Steps
-	t.Cleanup(func() { migrations.Steps = orig })
 	forEachBackend(t, func(t *testing.T, b backend) {
-		db, exec := migratedTo(t, b, orig[:3])
+		db, exec := migratedTo(t, b, 3)
 		exec("DROP INDEX messages_room_id_id_idx")
 		migrations.Steps = orig
 		if n, err := migrations.Apply(db, b.dialect); err != nil || n != len(orig)-3 {
