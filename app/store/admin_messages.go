@@ -82,8 +82,9 @@ func (f MessageFilter) sql(dialect string) filterSQL {
 		}
 	}
 	q.order = q.id
-	if f.RoomID != 0 && f.UserID == 0 && !narrow {
-		// An author's rows come in id order off (user_id, id); a room's in seq order only.
+	if f.RoomID != 0 && f.UserID == 0 && f.IDs == nil && !narrow {
+		// An author's rows come in id order off (user_id, id), a selection's off the primary
+		// key; a room's in seq order only.
 		q.order, q.room = "m.seq", f.RoomID
 	}
 	conds := []string{"1 = 1"}

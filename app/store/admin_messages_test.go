@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -151,6 +152,7 @@ func TestAdminMessagesPaging(t *testing.T) {
 			{"page of one more", store.Cursor{}, 9, desc(9, 1), false, true, false},
 			{"past the end", store.Cursor{Before: id(0)}, 4, nil, true, false, false},
 			{"past the start", store.Cursor{Forward: true, After: id(9)}, 4, nil, false, true, false},
+			{"after the largest id there is", store.Cursor{Forward: true, After: math.MaxInt64}, 4, nil, false, true, false},
 			{"empty result", store.Cursor{}, 4, nil, false, false, true},
 			{"empty result after", store.Cursor{Forward: true}, 4, nil, false, false, true},
 		}

@@ -1,6 +1,9 @@
 package store
 
-import "slices"
+import (
+	"math"
+	"slices"
+)
 
 // Cursor picks one keyset page of a list shown newest first (highest id first). The zero
 // Cursor is the newest page. Keyset pages cost the same at the millionth row as at the first,
@@ -52,7 +55,7 @@ func pageEdges[T any](rows []T, id func(T) int64, c Cursor, limit int, ascending
 		if len(rows) > 0 {
 			hasOlder, err = probe("<", id(rows[len(rows)-1]))
 		} else if c.After > 0 {
-			hasOlder, err = probe("<", c.After+1)
+			hasOlder, err = probe("<", min(c.After, math.MaxInt64-1)+1) // no id is MaxInt64
 		}
 	case c.Before > 0:
 		hasOlder = more

@@ -547,15 +547,18 @@ const maxSeq int64 = 1<<63 - 1
 // tighter than the id condition. Without either the bound is open, and the read walks the
 // room's index from its end: the same rows, only slower.
 func seqBound(op string, v, room int64) (string, []any) {
-	near, step, open := v-1, "+ 1", maxSeq
+	bound, args := seqBoundValue(op, v, room)
+	return "m.seq " + op + " " + bound, args
+}
+
+// seqBoundValue is seqBound's bound alone, a SQL expression.
+func seqBoundValue(op string, v, room int64) (string, []any) {
+	near, step, open := v-1, "+ 1", maxSeq // at the ends of int64's range near wraps, and names no message
 	if op == ">" {
 		near, step, open = v+1, "- 1", 0
 	}
-	if (op == ">") != (near > v) { // v at the end of int64's range
-		near = v
-	}
-	return fmt.Sprintf("m.seq %s COALESCE((SELECT b.seq FROM messages b WHERE b.id = ? AND b.room_id = ?),"+
-		" (SELECT b.seq %s FROM messages b WHERE b.id = ? AND b.room_id = ?), %d)", op, step, open), []any{v, room, near, room}
+	return fmt.Sprintf("COALESCE((SELECT b.seq FROM messages b WHERE b.id = ? AND b.room_id = ?),"+
+		" (SELECT b.seq %s FROM messages b WHERE b.id = ? AND b.room_id = ?), %d)", step, open), []any{v, room, near, room}
 }
 
 // RecentMessages returns the newest limit (<= 0: 50) messages of a room, oldest first, with

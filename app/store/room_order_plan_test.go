@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -125,6 +126,82 @@ func TestRoomReadsSeekOnSQLite(t *testing.T) {
 				strings.Contains(all, "SCAN m") || strings.Contains(all, "TEMP B-TREE FOR ORDER BY") {
 				t.Errorf("%s: does not seek on (room_id, seq):\n  %s\n  plan: %s", r.name, st.sql, all)
 			}
+		}
+	}
+}
+
+// TestSeqBoundValues checks the bound seqBound computes for cursors where it matters: one of
+// the room's messages, a deleted one or another room's next to one of the room's (the
+// neighbour's seq), and one with neither (open). The reads return the same rows whatever the
+// bound (TestRoomReadsByIDCursor) and seek whatever its value (TestRoomReadsSeekOnSQLite), so a
+// bound that stopped finding its message would only show here.
+func TestSeqBoundValues(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "bound.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.CreateUser(ctx, "alice", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	room, err := s.GetOrCreateRoom(ctx, "lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := s.GetOrCreateRoom(ctx, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// In id order: a (room), x and y (other), b, c and d (room); c is deleted.
+	byBody := map[string]*models.Message{}
+	for _, m := range []struct {
+		room *models.Room
+		body string
+	}{
+		{room, "a"}, {other, "x"}, {other, "y"}, {room, "b"}, {room, "c"}, {room, "d"},
+	} {
+		msg := &models.Message{RoomID: m.room.ID, UserID: u.ID, Body: m.body}
+		if _, err := s.SaveMessages(ctx, []*models.Message{msg}); err != nil {
+			t.Fatal(err)
+		}
+		byBody[m.body] = msg
+	}
+	if _, err := s.DeleteMessage(ctx, byBody["c"].ID); err != nil {
+		t.Fatal(err)
+	}
+	id := func(body string) int64 { return byBody[body].ID }
+	seq := func(body string) int64 { return byBody[body].Seq }
+	for _, tc := range []struct {
+		what string
+		op   string
+		v    int64
+		want int64
+	}{
+		{"below a message of the room: its seq", "<", id("b"), seq("b")},
+		{"below a deleted one: one past the message before it", "<", id("c"), seq("b") + 1},
+		{"below another room's: one past the room's message before it", "<", id("x"), seq("a") + 1},
+		{"below past the newest: one past the newest", "<", id("d") + 1, seq("d") + 1},
+		{"below one with no neighbour in the room: open", "<", id("y"), maxSeq},
+		{"up to a deleted one: one past the message before it", "<=", id("c"), seq("b") + 1},
+		{"above a message of the room: its seq", ">", id("a"), seq("a")},
+		{"above a deleted one: one before the message after it", ">", id("c"), seq("d") - 1},
+		{"above another room's: one before the room's message after it", ">", id("y"), seq("b") - 1},
+		{"above the first other-room id, whose next is another room's too: open", ">", id("x"), 0},
+		{"at the end of int64's range: open", ">", math.MaxInt64, 0},
+		{"at the start of int64's range: open", "<", math.MinInt64, maxSeq},
+	} {
+		expr, args := seqBoundValue(tc.op, tc.v, room.ID)
+		var got int64
+		if err := s.reader.Raw("SELECT "+expr, args...).Row().Scan(&got); err != nil {
+			t.Fatalf("%s: %v", tc.what, err)
+		}
+		if got != tc.want {
+			t.Errorf("%s: seqBoundValue(%q, %d) = %d, want %d", tc.what, tc.op, tc.v, got, tc.want)
 		}
 	}
 }
