@@ -21,22 +21,7 @@ import (
 // depend on the values bound, so whether the bound is found (seqBound's fallbacks) is not.
 func TestRoomReadsSeekOnSQLite(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(filepath.Join(t.TempDir(), "plan.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	u, err := s.CreateUser(ctx, "alice", "h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	room, err := s.GetOrCreateRoom(ctx, "lobby")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, u, room := sqliteWithRoom(t)
 	var batch []*models.Message
 	for i := range 20 {
 		batch = append(batch, &models.Message{RoomID: room.ID, UserID: u.ID, Body: fmt.Sprint("m", i)})
@@ -137,22 +122,7 @@ func TestRoomReadsSeekOnSQLite(t *testing.T) {
 // bound that stopped finding its message would only show here.
 func TestSeqBoundValues(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(filepath.Join(t.TempDir(), "bound.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	u, err := s.CreateUser(ctx, "alice", "h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	room, err := s.GetOrCreateRoom(ctx, "lobby")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, u, room := sqliteWithRoom(t)
 	other, err := s.GetOrCreateRoom(ctx, "other")
 	if err != nil {
 		t.Fatal(err)
@@ -204,4 +174,28 @@ func TestSeqBoundValues(t *testing.T) {
 			t.Errorf("%s: seqBoundValue(%q, %d) = %d, want %d", tc.what, tc.op, tc.v, got, tc.want)
 		}
 	}
+}
+
+// sqliteWithRoom opens a migrated SQLite store in a temporary directory, closed when the test
+// ends, with one user and one room.
+func sqliteWithRoom(t *testing.T) (*Store, *models.User, *models.Room) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "chat.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.CreateUser(ctx, "alice", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	room, err := s.GetOrCreateRoom(ctx, "lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, u, room
 }
