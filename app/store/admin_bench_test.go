@@ -104,7 +104,7 @@ func BenchmarkAdminMillion(b *testing.B) {
 	b.Run("filter/room", page(store.MessageFilter{RoomID: room.ID}, store.Cursor{}))
 	// A moderator's cursor names a message of the room. One that names none (deleted since)
 	// seeks from its neighbour below, here the room's message just before it; with no
-	// neighbour either it walks the room's index from the newest message (see seqBound).
+	// neighbour either it walks the room's index from the newest message (see seqBoundValue).
 	roomDeep, err := s.MessagesBefore(ctx, room.ID, deep*20, 1)
 	if err != nil || len(roomDeep) == 0 {
 		b.Fatalf("no message of the room before %d: %v", deep*20, err)

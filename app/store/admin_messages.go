@@ -49,17 +49,16 @@ type filterSQL struct {
 	args  []any
 	id    string // the id expression cursors compare
 	order string // what rows are ordered by: id, or within one room seq, in the same order
-	room  int64  // the room, when order is seq
+	room  int64  // the room, when order is seq (id is then m.id)
 }
 
-// cmp returns the condition "id op v" and its arguments. Ordered by seq, it adds the bound on
-// seq that lets (room_id, seq) seek to v (see seqBound), since no index has a room's ids.
+// cmp returns the condition "id op v" and its arguments; ordered by seq, one room's
+// (roomIDCond).
 func (q filterSQL) cmp(op string, v int64) (string, []any) {
-	if q.room == 0 {
-		return q.id + " " + op + " ?", []any{v}
+	if q.room != 0 {
+		return roomIDCond(op, v, q.room)
 	}
-	bound, args := seqBound(op, v, q.room)
-	return q.id + " " + op + " ? AND " + bound, append([]any{v}, args...)
+	return q.id + " " + op + " ?", []any{v}
 }
 
 // sql returns the filter as SQL. For date filters it also steers the planner (see

@@ -533,25 +533,25 @@ func (s *Store) hotTargets(ps *hotStmts) []stmtTarget {
 
 // A room's messages are read in seq order, off the index (room_id, seq): within a room seq
 // order is id order, because a message's seq is claimed under its room's row in the
-// transaction that assigns its id. Reads that page by id keep their condition on id, which
-// decides what they return, and add a bound on seq from seqBound that lets the index seek to
-// the page.
+// transaction that assigns its id. Reads that page by id take their condition from
+// roomIDCond.
 
 // maxSeq bounds nothing: no message has a seq this high.
 const maxSeq int64 = 1<<63 - 1
 
-// seqBound returns the condition "m.seq op bound" for a read of room's messages with "m.id op
-// v" (op is <, <= or >), and its arguments. The bound is v's own seq, or when v names no
-// message of the room (deleted, another room's) the seq next to its neighbour's, v-1 below or
-// v+1 above: a page's cursor and the ids probed beside it are the commonest. Neither is ever
-// tighter than the id condition. Without either the bound is open, and the read walks the
-// room's index from its end: the same rows, only slower.
-func seqBound(op string, v, room int64) (string, []any) {
+// roomIDCond returns the condition "m.id op v" (op is <, <= or >) on messages m of room, and
+// its arguments. The id decides the rows; a bound on seq added to it (seqBoundValue) lets
+// (room_id, seq) seek to them, since no index has a room's ids.
+func roomIDCond(op string, v, room int64) (string, []any) {
 	bound, args := seqBoundValue(op, v, room)
-	return "m.seq " + op + " " + bound, args
+	return "m.id " + op + " ? AND m.seq " + op + " " + bound, append([]any{v}, args...)
 }
 
-// seqBoundValue is seqBound's bound alone, a SQL expression.
+// seqBoundValue is the bound on seq for "m.id op v": v's own seq, or when v names no message
+// of the room (deleted, another room's) the seq next to its neighbour's, v-1 below or v+1
+// above: a page's cursor and the ids probed beside it are the commonest. Neither is ever
+// tighter than the id condition. Without either the bound is open, and the read walks the
+// room's index from its end: the same rows, only slower.
 func seqBoundValue(op string, v, room int64) (string, []any) {
 	near, step, open := v-1, "+ 1", maxSeq // at the ends of int64's range near wraps, and names no message
 	if op == ">" {
@@ -576,9 +576,9 @@ func (s *Store) RecentMessages(ctx context.Context, roomID int64, limit int) ([]
 // MessagesAfter returns up to limit (<= 0: 50) messages of a room with id > afterID, oldest
 // first (catch-up after a reconnect).
 func (s *Store) MessagesAfter(ctx context.Context, roomID, afterID int64, limit int) ([]models.Message, error) {
-	bound, args := seqBound(">", afterID, roomID)
-	msgs, err := s.queryMessages(ctx, messageSelect+`WHERE m.room_id = ? AND m.id > ? AND `+bound+` ORDER BY m.seq ASC LIMIT ?`,
-		slices.Concat([]any{roomID, afterID}, args, []any{clampLimit(limit, 50)})...)
+	cond, args := roomIDCond(">", afterID, roomID)
+	msgs, err := s.queryMessages(ctx, messageSelect+`WHERE m.room_id = ? AND `+cond+` ORDER BY m.seq ASC LIMIT ?`,
+		slices.Concat([]any{roomID}, args, []any{clampLimit(limit, 50)})...)
 	if err != nil {
 		return nil, fmt.Errorf("store: messages after: %w", err)
 	}
@@ -616,9 +616,9 @@ func (s *Store) MessagesAfterSeq(ctx context.Context, roomID, afterSeq int64, li
 // MessagesBefore returns the limit (<= 0: 50) newest messages of a room with id < beforeID,
 // oldest first (history paging; an empty result means the first message was reached).
 func (s *Store) MessagesBefore(ctx context.Context, roomID, beforeID int64, limit int) ([]models.Message, error) {
-	bound, args := seqBound("<", beforeID, roomID)
-	msgs, err := s.queryMessages(ctx, messageSelect+`WHERE m.room_id = ? AND m.id < ? AND `+bound+` ORDER BY m.seq DESC LIMIT ?`,
-		slices.Concat([]any{roomID, beforeID}, args, []any{clampLimit(limit, 50)})...)
+	cond, args := roomIDCond("<", beforeID, roomID)
+	msgs, err := s.queryMessages(ctx, messageSelect+`WHERE m.room_id = ? AND `+cond+` ORDER BY m.seq DESC LIMIT ?`,
+		slices.Concat([]any{roomID}, args, []any{clampLimit(limit, 50)})...)
 	if err != nil {
 		return nil, fmt.Errorf("store: messages before: %w", err)
 	}

@@ -18,7 +18,7 @@ import (
 // never scan the table or sort. Finding 26 of docs/performance.md dropped the (room_id, id)
 // index these reads used; a bound on seq that stops seeking would not change a single row
 // (TestRoomReadsByIDCursor), only the time, so the plan is what this checks. A plan does not
-// depend on the values bound, so whether the bound is found (seqBound's fallbacks) is not.
+// depend on the values bound, so whether the bound is found (seqBoundValue's fallbacks) is not.
 func TestRoomReadsSeekOnSQLite(t *testing.T) {
 	ctx := context.Background()
 	s, u, room := sqliteWithRoom(t)
@@ -115,7 +115,7 @@ func TestRoomReadsSeekOnSQLite(t *testing.T) {
 	}
 }
 
-// TestSeqBoundValues checks the bound seqBound computes for cursors where it matters: one of
+// TestSeqBoundValues checks the bound seqBoundValue computes for cursors where it matters: one of
 // the room's messages, a deleted one or another room's next to one of the room's (the
 // neighbour's seq), and one with neither (open). The reads return the same rows whatever the
 // bound (TestRoomReadsByIDCursor) and seek whatever its value (TestRoomReadsSeekOnSQLite), so a

@@ -11,16 +11,16 @@ import (
 // UnreadCounts counts from; it never moves back to an older seq. Seqs, not ids, decide that:
 // an id past the room's newest (a restored database, a stale tab) must not hold the marker.
 func (s *Store) MarkRead(ctx context.Context, userID, roomID, lastReadID int64) error {
-	bound, args := seqBound("<=", lastReadID, roomID)
+	cond, args := roomIDCond("<=", lastReadID, roomID)
 	err := s.writer.WithContext(ctx).Exec(
 		`INSERT INTO room_reads (user_id, room_id, last_read_id, last_read_seq)
 		 VALUES (?, ?, ?, COALESCE((SELECT m.seq FROM messages m
-		   WHERE m.room_id = ? AND m.id <= ? AND `+bound+`
+		   WHERE m.room_id = ? AND `+cond+`
 		   ORDER BY m.seq DESC LIMIT 1), 0))
 		 ON CONFLICT (user_id, room_id) DO UPDATE
 		   SET last_read_id = excluded.last_read_id, last_read_seq = excluded.last_read_seq
 		 WHERE excluded.last_read_seq > room_reads.last_read_seq`,
-		slices.Concat([]any{userID, roomID, lastReadID, roomID, lastReadID}, args)...).Error
+		slices.Concat([]any{userID, roomID, lastReadID, roomID}, args)...).Error
 	if err != nil {
 		return fmt.Errorf("store: mark read: %w", err)
 	}
