@@ -107,13 +107,21 @@ type eventHandler struct {
 // registered before for that type. Call it in Connect: from then on the writer goroutine
 // reads the handlers. Register the most frequent type first: dispatch tries them in order.
 func (c *Conn) Handle(eventType string, fn HandlerFunc) {
-	for i := range c.handlers {
-		if c.handlers[i].eventType == eventType {
-			c.handlers[i].fn = fn
-			return
-		}
+	if i := c.handlerIndex(eventType); i >= 0 {
+		c.handlers[i].fn = fn
+		return
 	}
 	c.handlers = append(c.handlers, eventHandler{eventType, fn})
+}
+
+// handlerIndex is where the handler of eventType is in c.handlers, or -1.
+func (c *Conn) handlerIndex(eventType string) int {
+	for i := range c.handlers {
+		if c.handlers[i].eventType == eventType {
+			return i
+		}
+	}
+	return -1
 }
 
 // GroupAdd adds the connection's channel to group; it is discarded from it on disconnect,
@@ -242,20 +250,14 @@ func (c *Conn) dispatch(ev *layer.Event, now time.Time) {
 	if ev.Expired(now) {
 		return
 	}
-	var h HandlerFunc
-	for i := range c.handlers {
-		if c.handlers[i].eventType == ev.Type {
-			h = c.handlers[i].fn
-			break
-		}
-	}
-	if h == nil {
+	i := c.handlerIndex(ev.Type)
+	if i < 0 {
 		c.server.noHandler.Add(1)
 		c.server.log.Error("websocket event without handler", "type", ev.Type, "channel", c.mailbox.Name, "err", ErrNoHandler)
 		c.Close(CloseInternalError, "internal error")
 		return
 	}
-	if err := h(c, ev); err != nil {
+	if err := c.handlers[i].fn(c, ev); err != nil {
 		c.server.log.Error("websocket event handler failed", "type", ev.Type, "err", err)
 		c.Close(CloseInternalError, "internal error")
 	}

@@ -299,14 +299,14 @@ func (s *Server) run(ws *websocket.Conn) {
 }
 
 // releaseUpgradeRequest lets go of the memory of the upgrade request, about 4 KiB of parsed
-// headers, cookies and query per socket, and of its locals, which fasthttp would otherwise
-// keep for the socket's whole life: it returns the request's context to its pool only when the upgraded handler
-// returns. Everything the connection needs was copied out before the upgrade (the scope, and
-// contrib/websocket's own copies), and fasthttp's connection goroutine no longer touches the
-// context once it has started this goroutine, so emptying it here is safe; the context goes
-// back to the pool empty and the next request that takes it parses into fresh buffers. It
-// replaces the request rather than Reset it: Reset keeps the buffers for reuse, which would
-// neither free them nor leave alone what may still point into them (the websocket's
+// headers, cookies and query per socket, and of its locals, which fasthttp would otherwise keep
+// for the socket's whole life: it returns the request's context to its pool only when the
+// upgraded handler returns. Everything the connection needs was copied out before the upgrade
+// (the scope, and contrib/websocket's own copies), and fasthttp's connection goroutine no
+// longer touches the context once it has started this goroutine, so emptying it here is safe;
+// the context goes back to the pool empty and the next request that takes it parses into fresh
+// buffers. It replaces the request rather than Reset it: Reset keeps the buffers for reuse,
+// which would neither free them nor leave alone what may still point into them (the websocket's
 // subprotocol, say), while replaced buffers stay valid until nothing refers to them.
 func releaseUpgradeRequest(rc *fasthttp.RequestCtx) {
 	if rc == nil {
