@@ -1,15 +1,14 @@
 package channels
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	fws "github.com/fasthttp/websocket"
 	"github.com/gofiber/contrib/websocket"
 	"github.com/valyala/fasthttp"
 
@@ -35,8 +34,13 @@ type Conn struct {
 	mailbox  *layer.Mailbox
 	handlers []eventHandler
 	consumer Consumer
-	ws       *websocket.Conn
-	socket   atomic.Pointer[websocket.Conn] // ws, for goroutines other than reader and writer
+	// The socket itself, not the wrapper the upgrade hands to run: the wrapper reads through
+	// fasthttp's buffer and is recycled when run returns, while a parked reader's next
+	// goroutine reads the socket directly.
+	netConn net.Conn
+	// The upgrade's wrapper while run's goroutine reads (tests read contrib/websocket's
+	// copies of the handshake from it); the reader drops it when it parks or ends.
+	ws *websocket.Conn
 
 	// ConnectedAt is when the handshake arrived.
 	ConnectedAt time.Time
@@ -66,8 +70,18 @@ type Conn struct {
 	pingDue      atomic.Bool
 	pingAt       atomic.Int64 // when the server's sweep next pings (Server.clock); 0 before run
 	upgradeBy    int64        // by when run must claim it (Server.clock); set in open under s.mu
-	closeSent    atomic.Bool  // a close frame went out (ours, or the library's 1009)
+	closeSent    atomic.Bool  // a close frame went out
 	peerClosed   atomic.Bool  // the peer sent a close frame, which must be answered
+
+	// The reader's side. frames and readDeadline belong to the goroutine reading, which
+	// changes when a parked reader is woken (reader's compare-and-swap orders them).
+	frames       frameReader
+	readDeadline int64        // the socket's read deadline in force (Server.clock)
+	readBy       atomic.Int64 // when the peer's silence ends the connection (Server.clock)
+	reader       atomic.Int32 // readerRunning or readerParked
+	// The poller's registration, guarded by its lock.
+	pollID                   int32
+	pollAdded, pollForgotten bool
 
 	claimed atomic.Bool // run, or whoever ends a socket that never came, owns the connection
 
@@ -429,7 +443,7 @@ func (c *Conn) writeRound(frames [][]byte) (_ [][]byte, worked, done bool) {
 	}
 	if r.closing {
 		// The reader now waits a moment for the peer's close frame, then ends.
-		_ = c.ws.SetReadDeadline(time.Now().Add(closeGrace))
+		c.expectReadBy(c.server.clock() + int64(closeGrace))
 		return frames, true, true
 	}
 	return frames, true, false
@@ -438,7 +452,7 @@ func (c *Conn) writeRound(frames [][]byte) (_ [][]byte, worked, done bool) {
 // write sends b with one system call, blocking at most about timeout; on failure it aborts
 // the connection.
 func (c *Conn) write(b []byte, timeout time.Duration) error {
-	netConn := c.ws.NetConn()
+	netConn := c.netConn
 	// Moving a deadline updates a runtime timer (3 % of the server's core when every write
 	// moved it): it is moved only when it would be earlier, or over an eighth of timeout
 	// later, so a write may block between 7/8 of timeout and timeout.
@@ -458,116 +472,40 @@ func (c *Conn) write(b []byte, timeout time.Duration) error {
 // tooSlow runs (on a sender's goroutine) when the connection's mailbox first drops an event:
 // the client cannot keep up. It is closed with 1013 so it reconnects and catches up; a writer
 // blocked on a full socket gets a short deadline, so a client that stopped reading entirely is
-// found now rather than after WRITE_TIMEOUT. The lock keeps run from handing the socket back
-// to contrib/websocket meanwhile.
+// found now rather than after WRITE_TIMEOUT.
 func (c *Conn) tooSlow() {
 	c.server.slowCloses.Add(1)
 	c.Close(CloseTryAgainLater, "too slow: reconnect to catch up")
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if ws := c.socket.Load(); ws != nil {
-		_ = ws.NetConn().SetWriteDeadline(time.Now().Add(closeGrace))
-	}
+	_ = c.netConn.SetWriteDeadline(time.Now().Add(closeGrace))
 }
 
-// answerPeerClose sends the close frame that answers the peer's, when the writer ended before
-// it could (RFC 6455 5.5.1). It runs on the reader's goroutine once the writer has ended, so
-// it may write.
-func (c *Conn) answerPeerClose() {
-	if !c.peerClosed.Load() || c.closeSent.Load() {
+// sendOwedClose sends the close frame the writer ended before it could: the answer to the
+// peer's (RFC 6455 5.5.1), or ours for a protocol error the reader found. It runs on the
+// reader's goroutine once the writer has ended, so it may write.
+func (c *Conn) sendOwedClose() {
+	if c.closeSent.Load() {
 		return
 	}
 	c.mu.Lock()
-	code := c.closeCode
+	closing, code, reason := c.closing, c.closeCode, c.closeReason
 	c.mu.Unlock()
-	if code == CloseAbnormal {
+	if !closing || code == CloseAbnormal {
 		return
 	}
 	c.closeSent.Store(true)
-	_ = c.write(appendFrame(nil, opClose, closePayload(code, "")), closeGrace)
+	_ = c.write(appendFrame(nil, opClose, closePayload(code, reason)), closeGrace)
 }
 
-// abort ends a connection whose socket failed: the blocked reader wakes at once.
+// abort ends a connection whose socket failed: the blocked reader wakes at once, and a
+// parked one is woken to end it.
 func (c *Conn) abort() {
 	c.mu.Lock()
 	if !c.closing {
 		c.closing, c.closeCode = true, CloseAbnormal
 	}
 	c.mu.Unlock()
-	_ = c.ws.SetReadDeadline(time.Now())
-}
-
-// readLoop reads frames on the handler goroutine until the connection ends and returns the
-// close code to report to Disconnect.
-func (c *Conn) readLoop() int {
-	opts := c.server.opts
-	c.ws.SetReadLimit(opts.MaxFrameBytes)
-	pongWait := opts.PingInterval * 5 / 2
-	_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
-	c.ws.SetPongHandler(func(string) error {
-		if c.isClosing() {
-			return nil // waiting closeGrace for the peer's close frame; pongs do not extend it
-		}
-		return c.ws.SetReadDeadline(time.Now().Add(pongWait))
-	})
-	// The library would answer pings and close frames from this goroutine; only the writer
-	// may write, so hand both to it.
-	c.ws.SetPingHandler(func(data string) error {
-		c.mu.Lock()
-		c.pong = append([]byte{}, data...)
-		c.mu.Unlock()
-		c.kick()
-		return nil
-	})
-	c.ws.SetCloseHandler(func(code int, text string) error {
-		c.peerClosed.Store(true)
-		c.Close(code, "")
-		return nil
-	})
-	for {
-		kind, r, err := c.ws.NextReader()
-		if err != nil {
-			return c.endCode(err)
-		}
-		// The message is read into a pooled buffer, not a fresh one each (as ReadMessage
-		// does), and the buffer goes back once Receive returns: an idle socket holds none.
-		buf := readBuffers.Get().(*bytes.Buffer)
-		buf.Reset()
-		if _, err := buf.ReadFrom(r); err != nil {
-			releaseReadBuffer(buf)
-			return c.endCode(err)
-		}
-		c.handleMessage(kind, buf.Bytes(), pongWait)
-		releaseReadBuffer(buf)
-	}
-}
-
-// handleMessage passes one message the reader read to the consumer.
-func (c *Conn) handleMessage(kind int, data []byte, pongWait time.Duration) {
-	if c.isClosing() {
-		return // draining until the peer answers our close frame
-	}
-	_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
-	if kind != websocket.TextMessage {
-		c.Close(CloseUnsupported, "binary frames are not supported")
-		return
-	}
-	if err := c.consumer.Receive(c, data); err != nil {
-		c.server.log.Error("websocket receive failed", "path", c.scope.Path, "err", err)
-		c.Close(CloseInternalError, "internal error")
-	}
-}
-
-// readBuffers lends the reader a buffer for each message while the consumer handles it.
-var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// maxKeptReadBuffer is the largest read buffer returned to readBuffers.
-const maxKeptReadBuffer = 16 << 10
-
-func releaseReadBuffer(buf *bytes.Buffer) {
-	if buf.Cap() <= maxKeptReadBuffer {
-		readBuffers.Put(buf)
-	}
+	c.expectReadBy(c.server.clock())
+	c.wakeReader()
 }
 
 func (c *Conn) isClosing() bool {
@@ -576,25 +514,18 @@ func (c *Conn) isClosing() bool {
 	return c.closing
 }
 
-// endCode picks the close code Disconnect sees: ours if we closed, the peer's if it did.
+// endCode picks the close code Disconnect sees: ours if we closed, the peer's if it did, the
+// protocol error's if the peer broke the protocol, and 1006 if the socket failed.
 func (c *Conn) endCode(err error) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if errors.Is(err, fws.ErrReadLimit) {
-		// The websocket library has already sent 1009 to the peer.
-		c.closeSent.Store(true)
-		c.closing, c.closeCode = true, CloseTooBig
-		return CloseTooBig
-	}
 	if c.closing {
 		return c.closeCode
 	}
-	c.closing = true
-	var ce *fws.CloseError
-	if errors.As(err, &ce) {
-		c.closeCode = ce.Code
-	} else {
-		c.closeCode = CloseAbnormal
+	c.closing, c.closeCode = true, CloseAbnormal
+	var pe *protocolError
+	if errors.As(err, &pe) {
+		c.closeCode, c.closeReason = pe.code, pe.reason
 	}
 	return c.closeCode
 }

@@ -48,8 +48,11 @@ var ErrNoHandler = errors.New("channels: no handler for event type")
 const (
 	CloseNormal          = 1000
 	CloseGoingAway       = 1001
+	CloseProtocolError   = 1002
 	CloseUnsupported     = 1003
+	CloseNoStatus        = 1005
 	CloseAbnormal        = 1006
+	CloseInvalidData     = 1007
 	ClosePolicyViolation = 1008
 	CloseTooBig          = 1009
 	CloseInternalError   = 1011

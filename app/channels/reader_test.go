@@ -31,7 +31,7 @@ func TestReaderBuffersHoldOneMessageEach(t *testing.T) {
 	}
 	defer ws.Close()
 	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	// MaxFrameBytes is 4096 here; 3000 bytes take several reads of the 256-byte read buffer.
+	// MaxFrameBytes is 4096 here; 3000 bytes outgrow the pooled 2 KiB read buffer.
 	for _, msg := range []string{strings.Repeat("long ", 600), "hi", "", strings.Repeat("é", 1500), "x"} {
 		if err := ws.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
 			t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
+	"net"
 	"runtime"
 	"slices"
 	"strings"
@@ -27,7 +29,11 @@ type Options struct {
 	SendQueueBytes int           // bytes waiting for one client before it is closed with 1013
 	PingInterval   time.Duration // keepalive ping period; silence for 2.5 periods drops the peer
 	WriteTimeout   time.Duration // longest one write may block
-	Logger         *slog.Logger
+	// ParkAfter is how long a reader waits on a silent socket before it parks: its goroutine
+	// and buffer are let go, and the poller wakes a new one when the peer sends. 0 never
+	// parks; neither do readers where there is no epoll (parking needs OwnSockets too).
+	ParkAfter time.Duration
+	Logger    *slog.Logger
 }
 
 // Stats are the runtime's counters.
@@ -38,6 +44,7 @@ type Stats struct {
 	SlowCloses uint64 // connections closed with 1013 because the client could not keep up
 	NoHandler  uint64 // events that arrived with no handler for their type
 	Writes     uint64 // socket writes; each carries every frame its round gathered
+	Parked     int64  // connections whose reader is parked: no goroutine reads them
 }
 
 // Server runs websocket consumers on Fiber routes and keeps track of live connections so it
@@ -54,8 +61,24 @@ type Server struct {
 
 	upgradeWait time.Duration // upgradeTimeout; tests shorten it
 	epoch       time.Time     // the sweep's clock counts from here, monotonic (clock)
+	ownsSockets bool          // OwnSockets ran: fasthttp leaves upgraded sockets to us
 
 	accepted, denied, slowCloses, noHandler, writes atomic.Uint64
+	parked                                          atomic.Int64
+}
+
+// OwnSockets makes app's fasthttp server leave each upgraded socket open when the upgraded
+// handler returns (KeepHijackedConns): the runtime closes it when the connection ends. Call
+// it before app serves. Only then may readers park, since a parked reader's handler has
+// returned while its connection lives on.
+func (s *Server) OwnSockets(app *fiber.App) {
+	app.Server().KeepHijackedConns = true
+	s.ownsSockets = true
+}
+
+// parking reports whether silent readers park.
+func (s *Server) parking() bool {
+	return s.ownsSockets && s.opts.ParkAfter > 0 && pollerSupported
 }
 
 // NewServer makes a runtime over the given layer.
@@ -116,7 +139,7 @@ func (s *Server) Route(factory Factory) fiber.Handler {
 		if err != nil {
 			return fiber.NewError(fiber.StatusBadRequest, "malformed URL")
 		}
-		conn, err := s.open(c.UserContext(), scope, factory(scope))
+		conn, err := s.open(c.UserContext(), scope, factory(scope), c.Context().Conn())
 		if err != nil {
 			s.denied.Add(1)
 			var deny *DenyError
@@ -146,8 +169,9 @@ func (s *Server) Route(factory Factory) fiber.Handler {
 
 var errDraining = errors.New("channels: draining")
 
-// open makes the connection's channel and runs the consumer's Connect.
-func (s *Server) open(ctx context.Context, scope *Scope, consumer Consumer) (*Conn, error) {
+// open makes the connection's channel and runs the consumer's Connect. socket is the
+// connection the handshake came on.
+func (s *Server) open(ctx context.Context, scope *Scope, consumer Consumer, socket net.Conn) (*Conn, error) {
 	s.mu.Lock()
 	draining := s.draining
 	s.mu.Unlock()
@@ -163,6 +187,7 @@ func (s *Server) open(ctx context.Context, scope *Scope, consumer Consumer) (*Co
 	c := &Conn{
 		scope:        scope,
 		server:       s,
+		netConn:      socket,
 		mailbox:      mailbox,
 		consumer:     consumer,
 		ConnectedAt:  time.Now(),
@@ -222,7 +247,7 @@ func (s *Server) sweep() {
 	interval := s.opts.PingInterval
 	ticker := time.NewTicker(sweepEvery(interval))
 	defer ticker.Stop()
-	var due, stale []*Conn
+	var due, stale, silent []*Conn
 	for now := range ticker.C {
 		ns := s.sinceEpoch(now)
 		s.mu.Lock()
@@ -239,8 +264,16 @@ func (s *Server) sweep() {
 			case at == 0 && ns > c.upgradeBy && !c.claimed.Load():
 				stale = append(stale, c)
 			}
+			if c.reader.Load() == readerParked && ns >= c.readBy.Load() {
+				// A parked reader has no deadline of its own: the peer fell silent past
+				// pongWait, or never answered our close frame.
+				silent = append(silent, c)
+			}
 		}
 		s.mu.Unlock()
+		for _, c := range silent {
+			c.wakeReader()
+		}
 		for i, c := range due {
 			c.pingDue.Store(true)
 			c.kick()
@@ -260,7 +293,8 @@ func (s *Server) sweep() {
 		}
 		clear(due)
 		clear(stale)
-		due, stale = due[:0], stale[:0]
+		clear(silent)
+		due, stale, silent = due[:0], stale[:0], silent[:0]
 	}
 }
 
@@ -268,34 +302,47 @@ func (s *Server) sweep() {
 const pingYieldEvery = 256
 
 // run is the upgraded handler: this goroutine reads, a second one writes while there is
-// something to write, and it does not return before both end, because contrib/websocket
-// recycles its Conn on return.
+// something to write. It returns when the connection ends or its reader parks; contrib/websocket
+// then recycles ws, which is why the connection keeps the socket itself.
 func (s *Server) run(ws *websocket.Conn) {
 	c, _ := ws.Locals(localConn).(*Conn)
 	if c == nil || !c.claim() {
+		_ = ws.NetConn().Close() // owned sockets are closed by us, others by fasthttp anyway
 		return
 	}
-	c.ws = ws
 	releaseUpgradeRequest(c.upgradeRequest)
 	c.upgradeRequest = nil
-	c.socket.Store(ws)
 	c.mu.Lock()
 	c.writing = true
 	c.mu.Unlock()
-	c.pingAt.Store(s.clock() + int64(s.opts.PingInterval))
-	go c.writeLoop()           // reserved for it in open
-	code := CloseInternalError // if the consumer panics: contrib/websocket recovers it after this
-	defer func() {
-		c.stopWriter()
-		c.answerPeerClose()
-		c.mu.Lock()
-		c.socket.Store(nil) // contrib/websocket recycles ws once run returns
-		c.mu.Unlock()
-		c.finish(code)
-		s.log.Info("websocket session", "path", c.scope.Path, "client", c.scope.Client,
-			"code", code, "duration", time.Since(c.ConnectedAt).Round(time.Millisecond))
-	}()
-	code = c.readLoop()
+	now := s.clock()
+	c.pingAt.Store(now + int64(s.opts.PingInterval))
+	c.readBy.Store(now + int64(c.pongWait()))
+	c.frames.limit = s.opts.MaxFrameBytes
+	if c.frames.limit <= 0 {
+		c.frames.limit = math.MaxInt32
+	}
+	go c.writeLoop() // reserved for it in open
+	// The first reads go through the wrapper: fasthttp's buffer may hold bytes the client
+	// sent right behind its handshake. A reader parks only after a read found nothing there.
+	c.ws = ws // the reader lets go of it when it parks or ends
+	c.readOn(ws.NetConn())
+}
+
+// end finishes a connection whose reader ended: the writer stops, an owed close frame goes
+// out, the consumer is told, and the socket is closed.
+func (c *Conn) end(code int) {
+	c.ws = nil
+	c.frames.drop()
+	c.stopWriter()
+	c.sendOwedClose()
+	c.finish(code)
+	if p, err := sharedPoller(); err == nil && c.server.parking() {
+		p.forget(c, c.netConn)
+	}
+	_ = c.netConn.Close()
+	c.server.log.Info("websocket session", "path", c.scope.Path, "client", c.scope.Client,
+		"code", code, "duration", time.Since(c.ConnectedAt).Round(time.Millisecond))
 }
 
 // releaseUpgradeRequest lets go of the memory of the upgrade request, about 4 KiB of parsed
@@ -397,7 +444,8 @@ func (s *Server) Stats() Stats {
 	open := int64(len(s.conns))
 	s.mu.Unlock()
 	return Stats{Open: open, Accepted: s.accepted.Load(), Denied: s.denied.Load(),
-		SlowCloses: s.slowCloses.Load(), NoHandler: s.noHandler.Load(), Writes: s.writes.Load()}
+		SlowCloses: s.slowCloses.Load(), NoHandler: s.noHandler.Load(), Writes: s.writes.Load(),
+		Parked: s.parked.Load()}
 }
 
 // Shutdown refuses new handshakes, closes every connection with 1001 (going away) after its

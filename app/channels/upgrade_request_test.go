@@ -210,11 +210,20 @@ func TestUpgradeCopiesOnlyHandshakeHeaders(t *testing.T) {
 // port, with the routes routes adds for a fresh runtime, and returns the runtime and address.
 func serveRoute(t *testing.T, cfg fiber.Config, routes func(app *fiber.App, srv *Server)) (*Server, string) {
 	t.Helper()
-	srv := NewServer(Options{Layer: layer.NewMemory(layer.MemoryOptions{}), MaxFrameBytes: 4096,
-		SendQueueBytes: 1 << 20, PingInterval: time.Minute, WriteTimeout: 5 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return serveRouteWith(t, Options{MaxFrameBytes: 4096, PingInterval: time.Minute}, cfg, routes)
+}
+
+// serveRouteWith is serveRoute with the runtime's options: the layer, the queue, the write
+// timeout and the logger are filled in.
+func serveRouteWith(t *testing.T, opts Options, cfg fiber.Config, routes func(app *fiber.App, srv *Server)) (*Server, string) {
+	t.Helper()
+	opts.Layer = layer.NewMemory(layer.MemoryOptions{})
+	opts.SendQueueBytes, opts.WriteTimeout = 1<<20, 5*time.Second
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := NewServer(opts)
 	cfg.DisableStartupMessage, cfg.Immutable, cfg.ReduceMemoryUsage = true, true, true
 	app := fiber.New(cfg)
+	srv.OwnSockets(app)
 	routes(app, srv)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -916,7 +916,8 @@ func TestHostileFragmentedFrames(t *testing.T) {
 }
 
 // Framing errors no websocket library would make (RFC 6455 section 5) close the connection with
-// 1002 (protocol error), or drop it, and the server stays up for everyone else.
+// 1002 (protocol error; 1007 for a close reason that is not UTF-8, 1009 for a length over the
+// limit), or drop it, and the server stays up for everyone else.
 func TestHostileFramingErrors(t *testing.T) {
 	env := apptest.Start(t, testConfig(t))
 	alice := env.NewUser("alice")
@@ -952,7 +953,7 @@ func TestHostileFramingErrors(t *testing.T) {
 		{"fragmented ping", [][]byte{rawFrame(false, wsPing, []byte("p"), true)}, 1002},
 		{"ping of 126 bytes", [][]byte{rawFrame(true, wsPing, make([]byte, 126), true)}, 1002},
 		{"close with code 999", [][]byte{rawFrame(true, wsClose, []byte{0x03, 0xe7}, true)}, 1002},
-		{"close with an invalid UTF-8 reason", [][]byte{rawFrame(true, wsClose, []byte{0x03, 0xe8, 0xff, 0xfe}, true)}, 1002},
+		{"close with an invalid UTF-8 reason", [][]byte{rawFrame(true, wsClose, []byte{0x03, 0xe8, 0xff, 0xfe}, true)}, 1007},
 		{"declared length of 2^62 bytes", [][]byte{header(1 << 62)}, 1009},
 		{"declared length with the top bit set", [][]byte{header(1 << 63)}, 0},
 	}

@@ -65,6 +65,8 @@ func (m *metrics) watch(s *Server) {
 	}
 	gauge("chat_websocket_connections", "Websocket connections open on this node.",
 		func() float64 { return float64(s.Sockets.Stats().Open) })
+	gauge("chat_websocket_parked", "Websocket connections whose reader is parked: silent, read by no goroutine.",
+		func() float64 { return float64(s.Sockets.Stats().Parked) })
 	counter("chat_websocket_accepted_total", "Websocket handshakes accepted.",
 		func() float64 { return float64(s.Sockets.Stats().Accepted) })
 	counter("chat_websocket_denied_total", "Websocket handshakes refused (origin, login, room, limits).",

@@ -99,7 +99,7 @@ func (s *Server) build(assets Assets) error {
 	s.Sockets = channels.NewServer(channels.Options{
 		Layer: s.Layer, AllowedHosts: cfg.AllowedHosts, MaxFrameBytes: cfg.MaxFrameBytes,
 		SendQueueBytes: cfg.SendQueueBytes, PingInterval: cfg.PingInterval, WriteTimeout: cfg.WriteTimeout,
-		Logger: s.log,
+		ParkAfter: cfg.ParkIdleAfter, Logger: s.log,
 	})
 	m := newMetrics(cfg.NodeName)
 	s.Publisher = chat.NewPublisher(s.Store, s.Layer, cfg.PublishBatchSize, cfg.PublishLinger, s.log, m.observers())
@@ -139,6 +139,7 @@ func (s *Server) build(assets Assets) error {
 		// has its own): about 4 KiB less per open socket.
 		ReduceMemoryUsage: true,
 	})
+	s.Sockets.OwnSockets(s.App)
 	staff := admin.New(admin.Deps{
 		Store: s.Store, Layer: s.Layer, Rooms: s.chat, Connections: s.Sockets, View: pages.View, Log: s.log,
 	}, admin.DefaultSettings)

@@ -1,0 +1,259 @@
+package channels
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/gofiber/fiber/v2"
+)
+
+// codesConsumer echoes text frames and reports each Disconnect's code.
+type codesConsumer struct{ codes chan int }
+
+func (codesConsumer) Connect(*Conn) error                { return nil }
+func (codesConsumer) Receive(c *Conn, text []byte) error { return c.Send(append([]byte(nil), text...)) }
+func (p codesConsumer) Disconnect(_ *Conn, code int)     { p.codes <- code }
+
+// serveParking serves an echo route whose silent readers park after 30 ms.
+func serveParking(t *testing.T, ping time.Duration) (*Server, string, chan int) {
+	t.Helper()
+	if !pollerSupported {
+		t.Skip("readers park only where there is epoll (Linux)")
+	}
+	codes := make(chan int, 16)
+	srv, host := serveRouteWith(t, Options{MaxFrameBytes: 4096, PingInterval: ping, ParkAfter: 30 * time.Millisecond},
+		fiber.Config{}, func(app *fiber.App, srv *Server) {
+			app.Get("/ws/:room", srv.Route(func(*Scope) Consumer { return codesConsumer{codes} }))
+		})
+	return srv, host, codes
+}
+
+func dialRoom(t *testing.T, host string) *websocket.Conn {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+host+"/ws/lobby", http.Header{"Origin": {"http://" + host}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	return ws
+}
+
+// waitFor polls cond for up to five seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 5s for %s", what)
+		}
+	}
+}
+
+func parkedIs(srv *Server, n int64) func() bool {
+	return func() bool { return srv.Stats().Parked == n }
+}
+
+func echo(t *testing.T, ws *websocket.Conn, msg string) {
+	t.Helper()
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, got, err := ws.ReadMessage()
+	if err != nil || string(got) != msg {
+		t.Fatalf("echo of %q: %q, %v", msg, got, err)
+	}
+}
+
+// A silent socket's reader parks, and wakes for the next message, ping or close: each time it
+// is woken it reads everything that came, then parks again.
+func TestParkedReaderWakesForEachFrame(t *testing.T) {
+	srv, host, codes := serveParking(t, time.Minute)
+	ws := dialRoom(t, host)
+	waitFor(t, "the reader to park", parkedIs(srv, 1))
+	echo(t, ws, "after parking")
+	waitFor(t, "the reader to park again", parkedIs(srv, 1))
+
+	// Several messages in one write wake it once and are all handled, in order.
+	for _, m := range []string{"one", "two", "three"} {
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range []string{"one", "two", "three"} {
+		if _, got, err := ws.ReadMessage(); err != nil || string(got) != m {
+			t.Fatalf("got %q, %v; want %q", got, err, m)
+		}
+	}
+
+	waitFor(t, "the reader to park again", parkedIs(srv, 1))
+	pongs := make(chan string, 1)
+	ws.SetPongHandler(func(data string) error { pongs <- data; return nil })
+	if err := ws.WriteControl(websocket.PingMessage, []byte("are you there"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _, _ = ws.ReadMessage() }() // the client library runs pong handlers while reading
+	select {
+	case p := <-pongs:
+		if p != "are you there" {
+			t.Fatalf("pong %q", p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a parked reader's ping was not answered")
+	}
+
+	waitFor(t, "the reader to park again", parkedIs(srv, 1))
+	if err := ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4001, "bye"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if code := <-codes; code != 4001 {
+		t.Fatalf("Disconnect got %d, want the peer's 4001", code)
+	}
+	waitFor(t, "no parked reader", parkedIs(srv, 0))
+}
+
+// A peer that drops its socket while the reader is parked is found at once: the poller
+// reports the socket readable, the woken reader reads its end.
+func TestParkedPeerThatGoesIsDisconnected(t *testing.T) {
+	srv, host, codes := serveParking(t, time.Minute)
+	ws := dialRoom(t, host)
+	waitFor(t, "the reader to park", parkedIs(srv, 1))
+	ws.NetConn().Close()
+	select {
+	case code := <-codes:
+		if code != CloseAbnormal {
+			t.Fatalf("Disconnect got %d, want %d", code, CloseAbnormal)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a dropped parked socket was never disconnected")
+	}
+	waitFor(t, "no open connection", func() bool { return srv.Stats().Open == 0 && srv.Stats().Parked == 0 })
+}
+
+// A parked peer that stops answering pings is dropped after 2.5 ping periods, and one that
+// never answers our close frame after closeGrace: the sweep wakes its reader, which has no
+// deadline of its own while parked.
+func TestParkedSilentPeerIsDropped(t *testing.T) {
+	_, host, codes := serveParking(t, 80*time.Millisecond)
+	dialRoom(t, host) // never reads: pings go unanswered
+	select {
+	case code := <-codes:
+		if code != CloseAbnormal {
+			t.Fatalf("Disconnect got %d, want %d", code, CloseAbnormal)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a parked peer that answered no ping was never dropped")
+	}
+
+	srv2, host2, codes2 := serveParking(t, time.Minute)
+	dialRoom(t, host2) // reads nothing, so it never answers the close frame
+	waitFor(t, "the reader to park", parkedIs(srv2, 1))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv2.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with a parked peer that never answers: %v", err)
+	}
+	if code := <-codes2; code != CloseGoingAway {
+		t.Fatalf("Disconnect got %d, want %d", code, CloseGoingAway)
+	}
+}
+
+// Shutdown reaches parked connections: each gets its 1001 and ends when the peer answers.
+func TestShutdownClosesParkedConnections(t *testing.T) {
+	srv, host, codes := serveParking(t, time.Minute)
+	var clients []*websocket.Conn
+	for range 3 {
+		clients = append(clients, dialRoom(t, host))
+	}
+	waitFor(t, "three parked readers", parkedIs(srv, 3))
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(context.Background()) }()
+	for _, ws := range clients {
+		_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, _, err := ws.ReadMessage() // the client library answers the close frame
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != CloseGoingAway {
+			t.Fatalf("client read %v, want close %d", err, CloseGoingAway)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if code := <-codes; code != CloseGoingAway {
+			t.Fatalf("Disconnect got %d", code)
+		}
+	}
+}
+
+// A peer that stops within a frame, or within a fragmented message, keeps its reader (and
+// the bytes it sent) until it goes on; the message then arrives whole.
+func TestReaderDoesNotParkWithinAMessage(t *testing.T) {
+	srv, host, _ := serveParking(t, time.Minute)
+	ws := dialRoom(t, host)
+	waitFor(t, "the reader to park", parkedIs(srv, 1))
+	key := [4]byte{5, 6, 7, 8}
+	raw := ws.NetConn()
+	send := func(b []byte) {
+		t.Helper()
+		if _, err := raw.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stillReading := func(what string) {
+		t.Helper()
+		time.Sleep(100 * time.Millisecond) // over three times ParkAfter
+		if n := srv.Stats().Parked; n != 0 {
+			t.Fatalf("parked with %s", what)
+		}
+	}
+	half := clientFrame(true, opText, []byte("half and half"), key)
+	send(half[:9])
+	stillReading("half a frame read")
+	send(half[9:])
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, got, err := ws.ReadMessage(); err != nil || string(got) != "half and half" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	waitFor(t, "the reader to park again", parkedIs(srv, 1))
+	send(clientFrame(false, opText, []byte("first "), key))
+	stillReading("a fragmented message open")
+	send(clientFrame(true, opContinuation, []byte("last"), key))
+	if _, got, err := ws.ReadMessage(); err != nil || string(got) != "first last" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+}
+
+// Bytes a client sends right behind its handshake, before the 101 (which RFC 6455 forbids but
+// a hurried client may do), wait in fasthttp's buffer: the first reader reads them from there.
+func TestFramesBehindTheHandshakeAreRead(t *testing.T) {
+	_, host, _ := serveParking(t, time.Minute)
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := "GET /ws/lobby HTTP/1.1\r\nHost: " + host + "\r\nOrigin: http://" + host + "\r\n" +
+		"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+	if _, err := conn.Write(append([]byte(req), clientFrame(true, opText, []byte("early"), [4]byte{1, 2, 3, 4})...)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 0, 512)
+	for !strings.Contains(string(buf), "early") {
+		n, err := conn.Read(buf[len(buf):cap(buf)])
+		if err != nil {
+			t.Fatalf("read %q, then %v", buf, err)
+		}
+		buf = buf[:len(buf)+n]
+	}
+	if !strings.HasPrefix(string(buf), "HTTP/1.1 101") {
+		t.Fatalf("reply %q", buf)
+	}
+}
