@@ -257,3 +257,32 @@ func TestFramesBehindTheHandshakeAreRead(t *testing.T) {
 		t.Fatalf("reply %q", buf)
 	}
 }
+
+// Once a wave of readers has parked (here 3) and no more are parking, the process returns
+// its free memory to the system, once: the next release waits for as many parks again.
+func TestMemoryReleasedAfterAWaveOfParks(t *testing.T) {
+	if !pollerSupported {
+		t.Skip("readers park only where there is epoll (Linux)")
+	}
+	srv, host := serveRouteWith(t, Options{MaxFrameBytes: 4096, PingInterval: time.Minute,
+		ParkAfter: 30 * time.Millisecond, ReleaseAfterParks: 3},
+		fiber.Config{}, func(app *fiber.App, srv *Server) {
+			app.Get("/ws/:room", srv.Route(func(*Scope) Consumer { return echoConsumer{} }))
+		})
+	first := dialRoom(t, host)
+	waitFor(t, "the reader to park", parkedIs(srv, 1))
+	time.Sleep(1500 * time.Millisecond) // a sweep or more: one park is no wave
+	if n := srv.Stats().Releases; n != 0 {
+		t.Fatalf("%d releases after one park", n)
+	}
+	dialRoom(t, host)
+	dialRoom(t, host)
+	waitFor(t, "three parked readers", parkedIs(srv, 3))
+	waitFor(t, "a release", func() bool { return srv.Stats().Releases == 1 })
+	echo(t, first, "wakes and parks again") // one park more, far from the next wave
+	waitFor(t, "the reader to park again", parkedIs(srv, 3))
+	time.Sleep(1500 * time.Millisecond)
+	if n := srv.Stats().Releases; n != 1 {
+		t.Fatalf("%d releases, want still 1", n)
+	}
+}

@@ -175,6 +175,7 @@ func (c *Conn) park() bool {
 	c.readDeadline = 0
 	c.ws = nil // contrib/websocket recycles it once run returns
 	c.server.parked.Add(1)
+	c.server.parks.Add(1)
 	c.reader.Store(readerParked)
 	if err := p.arm(c, c.netConn); err != nil || c.server.clock() >= c.readBy.Load() {
 		// Not parked after all (the socket is closing), or a close or abort brought the

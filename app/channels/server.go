@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -33,7 +34,12 @@ type Options struct {
 	// and buffer are let go, and the poller wakes a new one when the peer sends. 0 never
 	// parks; neither do readers where there is no epoll (parking needs OwnSockets too).
 	ParkAfter time.Duration
-	Logger    *slog.Logger
+	// ReleaseAfterParks: once this many readers parked since the last release and the wave
+	// has passed, the process returns its free memory to the system (0: never). A wave of
+	// connections leaves their readers' stacks free but mapped, and the runtime keeps most
+	// of that: nothing allocates on an idle server, so no collection lowers its goal.
+	ReleaseAfterParks int
+	Logger            *slog.Logger
 }
 
 // Stats are the runtime's counters.
@@ -45,6 +51,7 @@ type Stats struct {
 	NoHandler  uint64 // events that arrived with no handler for their type
 	Writes     uint64 // socket writes; each carries every frame its round gathered
 	Parked     int64  // connections whose reader is parked: no goroutine reads them
+	Releases   uint64 // times free memory was returned to the system after readers parked
 }
 
 // Server runs websocket consumers on Fiber routes and keeps track of live connections so it
@@ -65,6 +72,38 @@ type Server struct {
 
 	accepted, denied, slowCloses, noHandler, writes atomic.Uint64
 	parked                                          atomic.Int64
+	parks, releases                                 atomic.Uint64 // parks ever; memory releases
+
+	// The sweep's record of parks: at the last release, and at its previous tick.
+	parksReleased, parksSwept uint64
+	releasedAt                int64 // Server.clock of the last release
+}
+
+// releaseEvery is the least time between two memory releases: each costs a full collection.
+const releaseEvery = 10 * time.Second
+
+// maybeReleaseMemory returns free memory to the system once a wave of parks has passed: at
+// least ReleaseAfterParks since the last release, and at most an eighth as many since the
+// previous sweep (so a steady trickle does not hold it off forever). The sweep calls it each
+// tick.
+func (s *Server) maybeReleaseMemory(ns int64) {
+	parks := s.parks.Load()
+	recent := parks - s.parksSwept
+	s.parksSwept = parks
+	after := uint64(s.opts.ReleaseAfterParks)
+	if after == 0 || parks-s.parksReleased < after || recent > after/8 ||
+		(s.releases.Load() > 0 && ns-s.releasedAt < int64(releaseEvery)) {
+		return
+	}
+	s.parksReleased, s.releasedAt = parks, ns
+	s.releases.Add(1)
+	// Two collections, on a goroutine of their own so the sweep's pings do not wait: what
+	// the parked readers put back in pools (their read buffers) survives the first, which
+	// only moves pools to their victim caches.
+	go func() {
+		runtime.GC()
+		debug.FreeOSMemory()
+	}()
 }
 
 // OwnSockets makes app's fasthttp server leave each upgraded socket open when the upgraded
@@ -274,6 +313,7 @@ func (s *Server) sweep() {
 		for _, c := range silent {
 			c.wakeReader()
 		}
+		s.maybeReleaseMemory(ns)
 		for i, c := range due {
 			c.pingDue.Store(true)
 			c.kick()
@@ -445,7 +485,7 @@ func (s *Server) Stats() Stats {
 	s.mu.Unlock()
 	return Stats{Open: open, Accepted: s.accepted.Load(), Denied: s.denied.Load(),
 		SlowCloses: s.slowCloses.Load(), NoHandler: s.noHandler.Load(), Writes: s.writes.Load(),
-		Parked: s.parked.Load()}
+		Parked: s.parked.Load(), Releases: s.releases.Load()}
 }
 
 // Shutdown refuses new handshakes, closes every connection with 1001 (going away) after its

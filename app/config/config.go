@@ -50,6 +50,7 @@ type Config struct {
 	PingInterval     time.Duration // PING_INTERVAL: keepalive ping period; a peer silent for 2.5x this is dropped
 	WriteTimeout     time.Duration // WRITE_TIMEOUT: longest a single websocket write may block
 	ParkIdleAfter    time.Duration // PARK_IDLE_AFTER: a socket silent this long gives back its reader goroutine (0: never)
+	ReleaseAfter     int           // RELEASE_AFTER_PARKS: after a wave of this many parked readers, free memory goes back to the system (0: never)
 }
 
 // Defaults returns the zero-configuration settings.
@@ -84,6 +85,7 @@ func Defaults() Config {
 		PingInterval:     20 * time.Second,
 		WriteTimeout:     10 * time.Second,
 		ParkIdleAfter:    2 * time.Second,
+		ReleaseAfter:     1000,
 	}
 }
 
@@ -180,6 +182,7 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 	dur(&cfg.PingInterval, "PING_INTERVAL", "websocket keepalive ping period")
 	dur(&cfg.WriteTimeout, "WRITE_TIMEOUT", "longest single websocket write")
 	dur(&cfg.ParkIdleAfter, "PARK_IDLE_AFTER", "how long a silent websocket keeps its reader goroutine before the poller takes it over (0: always keeps it)")
+	num(&cfg.ReleaseAfter, "RELEASE_AFTER_PARKS", "parked readers in a wave after which free memory is returned to the system (0: never)")
 
 	if err := fs.Parse(args); err != nil {
 		return cfg, nil, err
@@ -215,8 +218,8 @@ func (c Config) validate() []string {
 	if c.BcryptCost < 4 || c.BcryptCost > 31 {
 		errs = append(errs, "BCRYPT_COST must be between 4 and 31")
 	}
-	if c.CatchupEvery < 0 || c.ParkIdleAfter < 0 {
-		errs = append(errs, "CATCHUP_EVERY and PARK_IDLE_AFTER must not be negative")
+	if c.CatchupEvery < 0 || c.ParkIdleAfter < 0 || c.ReleaseAfter < 0 {
+		errs = append(errs, "CATCHUP_EVERY, PARK_IDLE_AFTER and RELEASE_AFTER_PARKS must not be negative")
 	}
 	if c.PresencePace < 0 || c.PresencePace > time.Millisecond {
 		errs = append(errs, "PRESENCE_PACE must be between 0 and 1ms")

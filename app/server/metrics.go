@@ -67,6 +67,8 @@ func (m *metrics) watch(s *Server) {
 		func() float64 { return float64(s.Sockets.Stats().Open) })
 	gauge("chat_websocket_parked", "Websocket connections whose reader is parked: silent, read by no goroutine.",
 		func() float64 { return float64(s.Sockets.Stats().Parked) })
+	counter("chat_websocket_memory_releases_total", "Times free memory went back to the system after a wave of readers parked.",
+		func() float64 { return float64(s.Sockets.Stats().Releases) })
 	counter("chat_websocket_accepted_total", "Websocket handshakes accepted.",
 		func() float64 { return float64(s.Sockets.Stats().Accepted) })
 	counter("chat_websocket_denied_total", "Websocket handshakes refused (origin, login, room, limits).",

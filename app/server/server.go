@@ -99,7 +99,7 @@ func (s *Server) build(assets Assets) error {
 	s.Sockets = channels.NewServer(channels.Options{
 		Layer: s.Layer, AllowedHosts: cfg.AllowedHosts, MaxFrameBytes: cfg.MaxFrameBytes,
 		SendQueueBytes: cfg.SendQueueBytes, PingInterval: cfg.PingInterval, WriteTimeout: cfg.WriteTimeout,
-		ParkAfter: cfg.ParkIdleAfter, Logger: s.log,
+		ParkAfter: cfg.ParkIdleAfter, ReleaseAfterParks: cfg.ReleaseAfter, Logger: s.log,
 	})
 	m := newMetrics(cfg.NodeName)
 	s.Publisher = chat.NewPublisher(s.Store, s.Layer, cfg.PublishBatchSize, cfg.PublishLinger, s.log, m.observers())
