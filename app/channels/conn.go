@@ -58,12 +58,13 @@ type Conn struct {
 	pong        []byte   // ping payload to answer, set by the reader
 	out         [][]byte // encoded frames from event handlers this round (writer goroutine only)
 
-	// The write deadline in force (Unix ns), set by the writer (or by answerPeerClose once it
+	// The write deadline in force (Unix ns), set by the writer (or by sendOwedClose once it
 	// ended).
 	writeDeadline int64
 
 	// The writer goroutine runs only while there is something to write: kick starts it, and it
-	// ends when a round finds nothing, so an idle connection has one goroutine (the reader).
+	// ends when a round finds nothing, so an idle connection has one goroutine (the reader),
+	// or none once its reader parks.
 	writer       atomic.Int32  // writerIdle, writerRunning or writerEnded
 	writerExited chan struct{} // a token each time a writer goroutine ends
 	readerEnded  atomic.Bool
