@@ -78,6 +78,7 @@ type Conn struct {
 	// changes when a parked reader is woken (reader's compare-and-swap orders them).
 	frames       frameReader
 	readDeadline int64        // the socket's read deadline in force (Server.clock)
+	lastMessage  int64        // when the peer last sent a message, not a control frame (Server.clock)
 	readBy       atomic.Int64 // when the peer's silence ends the connection (Server.clock)
 	reader       atomic.Int32 // readerRunning or readerParked
 	// The poller's registration, guarded by its lock.

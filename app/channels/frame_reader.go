@@ -79,7 +79,10 @@ func (r *frameReader) drop() {
 	r.release()
 }
 
-// fill reads once from src into the buffer, making room for the unfinished frame.
+// fill reads once from src into the buffer, making room when it is full: the unparsed bytes
+// move to the front, and a frame longer than the buffer gets one of its own, twice as long
+// each time it fills up, so what a peer makes the server hold follows what it has sent, not
+// what a frame's header declares.
 func (r *frameReader) fill(src io.Reader) error {
 	if r.empty() {
 		if r.pooled == nil {
@@ -91,22 +94,18 @@ func (r *frameReader) fill(src io.Reader) error {
 		r.pooled = frameBuffers.Get().(*[]byte)
 		r.buf = (*r.pooled)[:0]
 	}
-	pending := len(r.buf) - r.off
-	want := max(r.need, pending+1)
-	if r.off > 0 && cap(r.buf)-r.off < want {
-		// Move the unparsed bytes to the front: they are a part of one frame, rarely long.
+	if len(r.buf) == cap(r.buf) && r.off > 0 {
 		r.buf = r.buf[:copy(r.buf, r.buf[r.off:])]
 		r.off = 0
 	}
-	if cap(r.buf)-r.off < want {
-		// A frame longer than the buffer: a buffer of its own, left to the collector after.
-		grown := make([]byte, pending, want)
-		copy(grown, r.buf[r.off:])
+	if len(r.buf) == cap(r.buf) {
+		grown := make([]byte, len(r.buf), min(2*cap(r.buf), max(r.need, len(r.buf)+1)))
+		copy(grown, r.buf)
 		if r.pooled != nil {
 			frameBuffers.Put(r.pooled)
 			r.pooled = nil
 		}
-		r.buf, r.off = grown, 0
+		r.buf = grown
 	}
 	n, err := src.Read(r.buf[len(r.buf):cap(r.buf)])
 	r.buf = r.buf[:len(r.buf)+n]

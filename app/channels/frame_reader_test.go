@@ -184,3 +184,39 @@ func BenchmarkFrameReader(b *testing.B) {
 		}
 	}
 }
+
+// A header alone does not make the reader hold the length it declares: the buffer grows,
+// twice as long each time it fills, with the bytes that arrive.
+func TestFrameReaderGrowsWithWhatArrives(t *testing.T) {
+	frame := clientFrame(true, opText, bytes.Repeat([]byte("x"), 60000), [4]byte{1, 2, 3, 4})
+	r := &frameReader{limit: 1 << 16}
+	src := &chunkReader{frame[:14], 1 << 20}
+	for range 3 {
+		_ = r.fill(src) // the header, then the end of the bytes
+		if _, _, ok, err := r.nextMessage(); ok || err != nil {
+			t.Fatalf("a header alone: %v %v", ok, err)
+		}
+	}
+	if cap(r.buf) > frameBufferSize {
+		t.Fatalf("holds %d bytes for a header that declared 60,000", cap(r.buf))
+	}
+	src.data = frame[14 : 14+5000]
+	for len(src.data) > 0 {
+		_ = r.fill(src)
+	}
+	if cap(r.buf) > 2*(14+5000) {
+		t.Fatalf("holds %d bytes after 5,014 arrived", cap(r.buf))
+	}
+	src.data = frame[14+5000:]
+	for {
+		if op, payload, ok, err := r.nextMessage(); ok || err != nil {
+			if err != nil || op != opText || len(payload) != 60000 {
+				t.Fatalf("got %d, %d bytes, %v", op, len(payload), err)
+			}
+			break
+		}
+		if err := r.fill(src); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

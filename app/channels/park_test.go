@@ -133,6 +133,7 @@ func TestParkedPeerThatGoesIsDisconnected(t *testing.T) {
 		t.Fatal("a dropped parked socket was never disconnected")
 	}
 	waitFor(t, "no open connection", func() bool { return srv.Stats().Open == 0 && srv.Stats().Parked == 0 })
+	assertPollerForgot(t, srv)
 }
 
 // A parked peer that stops answering pings is dropped after 2.5 ping periods, and one that
@@ -284,5 +285,113 @@ func TestMemoryReleasedAfterAWaveOfParks(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	if n := srv.Stats().Releases; n != 1 {
 		t.Fatalf("%d releases, want still 1", n)
+	}
+}
+
+// A reader woken only to read a pong (each ping period) parks again at once, not after
+// ParkAfter, and such parks do not count towards a memory release: a ping round does not
+// bring every idle socket's goroutine back.
+func TestPongWakesParkAtOnce(t *testing.T) {
+	if !pollerSupported {
+		t.Skip("readers park only where there is epoll (Linux)")
+	}
+	srv, host := serveRouteWith(t, Options{MaxFrameBytes: 4096, PingInterval: 100 * time.Millisecond,
+		ParkAfter: 50 * time.Millisecond, ReleaseAfterParks: 2},
+		fiber.Config{}, func(app *fiber.App, srv *Server) {
+			app.Get("/ws/:room", srv.Route(func(*Scope) Consumer { return echoConsumer{} }))
+		})
+	ws := dialRoom(t, host)
+	pongsAnswered := make(chan struct{}, 100)
+	ws.SetPingHandler(func(data string) error {
+		pongsAnswered <- struct{}{}
+		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	go func() { _, _, _ = ws.ReadMessage() }() // runs the ping handler; nothing else comes
+	waitFor(t, "the reader to park", parkedIs(srv, 1))
+	for range 8 {
+		select {
+		case <-pongsAnswered:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no ping came")
+		}
+	}
+	if n := srv.parks.Load(); n != 1 {
+		t.Fatalf("%d parks after ParkAfter counted, want the first only", n)
+	}
+	if n := srv.Stats().Releases; n != 0 {
+		t.Fatalf("%d memory releases from ping rounds", n)
+	}
+	if n := srv.Stats().Open; n != 1 {
+		t.Fatalf("%d open: the pongs kept the socket alive", n)
+	}
+}
+
+// panicky panics in Receive when the message says so, and in Disconnect always.
+type panicky struct{ ended chan int }
+
+func (panicky) Connect(*Conn) error { return nil }
+func (panicky) Receive(c *Conn, text []byte) error {
+	if string(text) == "panic" {
+		panic("receive bug")
+	}
+	return c.Send(append([]byte(nil), text...))
+}
+func (p panicky) Disconnect(_ *Conn, code int) {
+	p.ended <- code
+	panic("disconnect bug")
+}
+
+// A consumer that panics on a woken reader's goroutine, in Receive or in Disconnect, ends its
+// own connection (1011 for Receive) and nothing else: the process stays up, the socket is
+// closed, the connection is forgotten by the server and the poller.
+func TestPanicsOnAWokenReader(t *testing.T) {
+	if !pollerSupported {
+		t.Skip("readers park only where there is epoll (Linux)")
+	}
+	ended := make(chan int, 4)
+	srv, host := serveRouteWith(t, Options{MaxFrameBytes: 4096, PingInterval: time.Minute, ParkAfter: 30 * time.Millisecond},
+		fiber.Config{}, func(app *fiber.App, srv *Server) {
+			app.Get("/ws/:room", srv.Route(func(*Scope) Consumer { return panicky{ended} }))
+		})
+	receives, disconnects := dialRoom(t, host), dialRoom(t, host)
+	waitFor(t, "two parked readers", parkedIs(srv, 2))
+	echo(t, receives, "woken")
+	waitFor(t, "two parked readers", parkedIs(srv, 2))
+	if err := receives.WriteMessage(websocket.TextMessage, []byte("panic")); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := receives.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != CloseInternalError {
+		t.Fatalf("after a panic in Receive the client read %v, want close %d", err, CloseInternalError)
+	}
+	if code := <-ended; code != CloseInternalError {
+		t.Fatalf("Disconnect got %d", code)
+	}
+	disconnects.NetConn().Close() // its parked reader is woken, and Disconnect panics
+	if code := <-ended; code != CloseAbnormal {
+		t.Fatalf("Disconnect got %d", code)
+	}
+	waitFor(t, "no open connection", func() bool { return srv.Stats().Open == 0 && srv.Stats().Parked == 0 })
+	_ = receives.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := receives.ReadMessage(); err == nil {
+		t.Fatal("the socket stayed open")
+	}
+	assertPollerForgot(t, srv)
+}
+
+// assertPollerForgot fails if the poller still holds a connection of srv.
+func assertPollerForgot(t *testing.T, srv *Server) {
+	t.Helper()
+	p, err := sharedPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		if c.server == srv {
+			t.Fatalf("the poller still holds an ended connection (%d in all)", len(p.conns))
+		}
 	}
 }

@@ -1,8 +1,11 @@
 package channels
 
 import (
+	"log/slog"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -22,6 +25,7 @@ type poller struct {
 	mu    sync.Mutex
 	conns map[int32]*Conn // by pollID
 	next  int32
+	err   error // why the set failed; nothing parks once it is set
 }
 
 var (
@@ -65,16 +69,20 @@ func (p *poller) loop() {
 	events := make([]unix.EpollEvent, 256)
 	for {
 		var n int
+		var waitErr error
 		err := p.raw.Read(func(fd uintptr) bool {
-			var err error
-			n, err = unix.EpollWait(int(fd), events, 0)
-			if err != nil {
-				n = 0
+			n, waitErr = unix.EpollWait(int(fd), events, 0)
+			if waitErr == unix.EINTR {
+				n, waitErr = 0, nil
 			}
-			return n > 0
+			return n > 0 || waitErr != nil
 		})
+		if err == nil {
+			err = waitErr
+		}
 		if err != nil {
-			return // the set was closed; it never is while the process runs
+			p.fail(os.NewSyscallError("epoll_wait", err))
+			return
 		}
 		p.mu.Lock()
 		woken := make([]*Conn, 0, n)
@@ -88,6 +96,29 @@ func (p *poller) loop() {
 			c.wakeReader()
 		}
 	}
+}
+
+// fail stops parking for good: it is never expected, but a set that no longer reports
+// readiness would leave every parked reader to the sweep, which drops it as silent. Every
+// parked reader is woken and keeps its goroutine from then on.
+func (p *poller) fail(err error) {
+	slog.Error("channels: the epoll set failed; readers no longer park", "err", err)
+	p.mu.Lock()
+	p.err = err
+	parked := slices.Collect(maps.Values(p.conns))
+	p.mu.Unlock()
+	for _, c := range parked {
+		c.wakeReader()
+	}
+}
+
+// canPoll reports whether conn's reader may park: the set works, and conn has a descriptor
+// (a TLS connection, say, has none of its own to poll).
+func (p *poller) canPoll(conn net.Conn) bool {
+	_, ok := conn.(syscall.Conn)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return ok && p.err == nil
 }
 
 // arm adds c's socket to the set, or arms it again, for one wake-up when it is readable.
@@ -105,6 +136,9 @@ func (p *poller) arm(c *Conn, conn net.Conn) error {
 	defer p.mu.Unlock()
 	if c.pollForgotten {
 		return net.ErrClosed
+	}
+	if p.err != nil {
+		return p.err
 	}
 	op := unix.EPOLL_CTL_MOD
 	if !c.pollAdded {

@@ -13,6 +13,8 @@ type poller struct{}
 
 func sharedPoller() (*poller, error) { return nil, errNotPollable }
 
+func (*poller) canPoll(net.Conn) bool { return false }
+
 func (*poller) arm(*Conn, net.Conn) error { return errNotPollable }
 
 func (*poller) forget(*Conn, net.Conn) {}

@@ -18,10 +18,11 @@ const (
 )
 
 // read reads and handles the peer's frames from src on the calling goroutine until the
-// connection ends, and returns its close code; or, when the peer has sent nothing for
+// connection ends, and returns its close code; or, when the peer has sent no message for
 // ParkAfter, parks the reader and returns parked: the goroutine then must end without
 // touching the socket, as another may already read it.
 func (c *Conn) read(src net.Conn) (code int, parked bool) {
+	readSome := false // a goroutine woken by the poller reads before it may park again
 	for {
 		if err := c.handleBuffered(); err != nil {
 			return c.endCode(err), false
@@ -31,9 +32,16 @@ func (c *Conn) read(src net.Conn) (code int, parked bool) {
 		}
 		now := time.Now()
 		ns := c.server.sinceEpoch(now)
+		if readSome && ns-c.lastMessage >= int64(c.server.opts.ParkAfter) && c.park(false) {
+			// Woken for a control frame (a pong, every ping period) with no message for
+			// ParkAfter: back to the poller at once, or each ping round would bring every
+			// idle socket's goroutine back for ParkAfter.
+			return 0, true
+		}
 		c.moveReadDeadline(src, now, ns)
 		err := c.frames.fill(src)
 		if err == nil {
+			readSome = true
 			continue
 		}
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -42,7 +50,7 @@ func (c *Conn) read(src net.Conn) (code int, parked bool) {
 		if c.server.clock() >= c.readBy.Load() {
 			return c.endCode(err), false // no pong in time, or no answer to our close frame
 		}
-		if c.park() {
+		if c.park(true) {
 			return 0, true
 		}
 	}
@@ -89,8 +97,10 @@ func (c *Conn) handleFrame(opcode byte, payload []byte) error {
 		c.Close(code, "")
 		c.peerClosed.Store(true)
 	case opText:
+		c.lastMessage = c.server.clock()
 		c.handleMessage(payload)
 	default:
+		c.lastMessage = c.server.clock()
 		if !c.isClosing() {
 			c.Close(CloseUnsupported, "binary frames are not supported")
 		}
@@ -161,26 +171,30 @@ func (c *Conn) expectReadBy(at int64) {
 
 // park leaves the socket to the poller: the reader's buffer goes back to its pool, and the
 // goroutine may end. It reports false when the reader must go on reading on this goroutine
-// instead (parking is off, or failed, or the deadline has passed).
-func (c *Conn) park() bool {
+// instead (parking is off or impossible, or the deadline has passed). waited is true when
+// the reader sat out ParkAfter first: only such parks count towards a memory release, as
+// only their goroutines lived long enough to pile up.
+func (c *Conn) park(waited bool) bool {
 	if !c.server.parking() || !c.frames.empty() || c.frames.msgOp != 0 {
 		// A peer that stopped within a frame is not parked: its bytes would hold a buffer.
 		return false
 	}
 	p, err := sharedPoller()
-	if err != nil {
+	if err != nil || !p.canPoll(c.netConn) {
 		return false
 	}
 	c.frames.release()
 	c.readDeadline = 0
 	c.ws = nil // contrib/websocket recycles it once run returns
 	c.server.parked.Add(1)
-	c.server.parks.Add(1)
 	c.reader.Store(readerParked)
 	if err := p.arm(c, c.netConn); err != nil || c.server.clock() >= c.readBy.Load() {
 		// Not parked after all (the socket is closing), or a close or abort brought the
 		// deadline forward just now and found the reader running.
 		return !c.unpark()
+	}
+	if waited {
+		c.server.parks.Add(1)
 	}
 	return true
 }

@@ -358,6 +358,7 @@ func (s *Server) run(ws *websocket.Conn) {
 	now := s.clock()
 	c.pingAt.Store(now + int64(s.opts.PingInterval))
 	c.readBy.Store(now + int64(c.pongWait()))
+	c.lastMessage = now
 	c.frames.limit = s.opts.MaxFrameBytes
 	if c.frames.limit <= 0 {
 		c.frames.limit = math.MaxInt32
@@ -383,6 +384,18 @@ func (c *Conn) end(code int) {
 	_ = c.netConn.Close()
 	c.server.log.Info("websocket session", "path", c.scope.Path, "client", c.scope.Client,
 		"code", code, "duration", time.Since(c.ConnectedAt).Round(time.Millisecond))
+}
+
+// disconnect tells the consumer. A Disconnect that panics is logged: the connection's
+// channel, registration and socket are let go all the same, and a woken reader's goroutine
+// has nothing above it to recover.
+func (c *Conn) disconnect(code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.server.log.Error("websocket disconnect panic", "panic", r, "path", c.scope.Path)
+		}
+	}()
+	c.consumer.Disconnect(c, code)
 }
 
 // releaseUpgradeRequest lets go of the memory of the upgrade request, about 4 KiB of parsed
@@ -453,7 +466,7 @@ func trimUpgradeRequest(c *fiber.Ctx) {
 
 // finish leaves the groups, drops the channel and tells the consumer.
 func (c *Conn) finish(code int) {
-	c.consumer.Disconnect(c, code)
+	c.disconnect(code)
 	c.release()
 	s := c.server
 	s.mu.Lock()
