@@ -82,8 +82,9 @@ func (r *frameReader) drop() {
 // fill reads once from src into the buffer, making room when it is full: the unparsed bytes
 // move to the front, and a frame longer than the buffer gets one of its own, twice as long
 // each time it fills up, so what a peer makes the server hold follows what it has sent, not
-// what a frame's header declares.
-func (r *frameReader) fill(src io.Reader) error {
+// what a frame's header declares. short reports a read that did not fill the room it had,
+// so the source had nothing more at that moment.
+func (r *frameReader) fill(src io.Reader) (short bool, err error) {
 	if r.empty() {
 		if r.pooled == nil {
 			r.buf = nil // a long frame's own buffer, or none: take a pooled one
@@ -107,12 +108,13 @@ func (r *frameReader) fill(src io.Reader) error {
 		}
 		r.buf = grown
 	}
+	room := cap(r.buf) - len(r.buf)
 	n, err := src.Read(r.buf[len(r.buf):cap(r.buf)])
 	r.buf = r.buf[:len(r.buf)+n]
 	if n > 0 && errors.Is(err, io.EOF) {
 		err = nil // parse what came first; the next read reports the end again
 	}
-	return err
+	return n < room, err
 }
 
 // next parses the frame at the front of the buffer. ok is false when it has not all arrived.

@@ -61,7 +61,7 @@ func readAll(src io.Reader, limit int64) ([]string, error) {
 			}
 			got = append(got, fmt.Sprintf("%d:%s", op, payload))
 		}
-		if err := r.fill(src); err != nil {
+		if _, err := r.fill(src); err != nil {
 			r.release()
 			return got, err
 		}
@@ -123,14 +123,14 @@ func TestFrameReaderLimit(t *testing.T) {
 func TestFrameReaderReleasesOnlyWhenEmpty(t *testing.T) {
 	frame := clientFrame(true, opText, []byte("hello"), [4]byte{9, 9, 9, 9})
 	r := &frameReader{limit: 100}
-	if err := r.fill(&chunkReader{frame[:4], 100}); err != nil {
+	if _, err := r.fill(&chunkReader{frame[:4], 100}); err != nil {
 		t.Fatal(err)
 	}
 	r.release()
 	if r.buf == nil || r.empty() {
 		t.Fatal("a buffer holding half a frame was released")
 	}
-	if err := r.fill(&chunkReader{frame[4:], 100}); err != nil {
+	if _, err := r.fill(&chunkReader{frame[4:], 100}); err != nil {
 		t.Fatal(err)
 	}
 	if op, payload, ok, err := r.nextMessage(); !ok || err != nil || op != opText || string(payload) != "hello" {
@@ -176,7 +176,7 @@ func BenchmarkFrameReader(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		src.data = frame
-		if err := r.fill(src); err != nil {
+		if _, err := r.fill(src); err != nil {
 			b.Fatal(err)
 		}
 		if _, _, ok, err := r.nextMessage(); !ok || err != nil {
@@ -192,7 +192,7 @@ func TestFrameReaderGrowsWithWhatArrives(t *testing.T) {
 	r := &frameReader{limit: 1 << 16}
 	src := &chunkReader{frame[:14], 1 << 20}
 	for range 3 {
-		_ = r.fill(src) // the header, then the end of the bytes
+		_, _ = r.fill(src) // the header, then the end of the bytes
 		if _, _, ok, err := r.nextMessage(); ok || err != nil {
 			t.Fatalf("a header alone: %v %v", ok, err)
 		}
@@ -202,7 +202,7 @@ func TestFrameReaderGrowsWithWhatArrives(t *testing.T) {
 	}
 	src.data = frame[14 : 14+5000]
 	for len(src.data) > 0 {
-		_ = r.fill(src)
+		_, _ = r.fill(src)
 	}
 	if cap(r.buf) > 2*(14+5000) {
 		t.Fatalf("holds %d bytes after 5,014 arrived", cap(r.buf))
@@ -215,7 +215,7 @@ func TestFrameReaderGrowsWithWhatArrives(t *testing.T) {
 			}
 			break
 		}
-		if err := r.fill(src); err != nil {
+		if _, err := r.fill(src); err != nil {
 			t.Fatal(err)
 		}
 	}

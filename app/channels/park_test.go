@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -234,29 +235,44 @@ func TestReaderDoesNotParkWithinAMessage(t *testing.T) {
 // a hurried client may do), wait in fasthttp's buffer: the first reader reads them from there.
 func TestFramesBehindTheHandshakeAreRead(t *testing.T) {
 	_, host, _ := serveParking(t, time.Minute)
+	conn, got := handshakeWith(t, host, clientFrame(true, opText, []byte("early"), [4]byte{1, 2, 3, 4}))
+	if !strings.Contains(got, "early") { // the echo may come with the 101, or after it
+		readUntil(t, conn, "early")
+	}
+}
+
+// handshakeWith dials host, sends a websocket handshake with behind right after it, in one
+// write, and reads the 101; got is what it read.
+func handshakeWith(t *testing.T, host string, behind []byte) (conn net.Conn, got string) {
+	t.Helper()
 	conn, err := net.Dial("tcp", host)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	req := "GET /ws/lobby HTTP/1.1\r\nHost: " + host + "\r\nOrigin: http://" + host + "\r\n" +
 		"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-	if _, err := conn.Write(append([]byte(req), clientFrame(true, opText, []byte("early"), [4]byte{1, 2, 3, 4})...)); err != nil {
+	if _, err := conn.Write(append([]byte(req), behind...)); err != nil {
 		t.Fatal(err)
 	}
+	return conn, readUntil(t, conn, "HTTP/1.1 101")
+}
+
+// readUntil reads conn until want has come, within five seconds, and returns what it read.
+func readUntil(t *testing.T, conn net.Conn, want string) string {
+	t.Helper()
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 0, 512)
-	for !strings.Contains(string(buf), "early") {
-		n, err := conn.Read(buf[len(buf):cap(buf)])
+	var got []byte
+	buf := make([]byte, 4096)
+	for !strings.Contains(string(got), want) {
+		n, err := conn.Read(buf)
+		got = append(got, buf[:n]...)
 		if err != nil {
-			t.Fatalf("read %q, then %v", buf, err)
+			t.Fatalf("read %.200q, then %v; want %q", got, err, want)
 		}
-		buf = buf[:len(buf)+n]
 	}
-	if !strings.HasPrefix(string(buf), "HTTP/1.1 101") {
-		t.Fatalf("reply %q", buf)
-	}
+	return string(got)
 }
 
 // Once a wave of readers has parked (here 3) and no more are parking, the process returns
@@ -394,4 +410,28 @@ func assertPollerForgot(t *testing.T, srv *Server) {
 			t.Fatalf("the poller still holds an ended connection (%d in all)", len(p.conns))
 		}
 	}
+}
+
+// A client that sent a frame behind its handshake is first read through fasthttp's buffer,
+// which the poller does not see. Pings keep that reader from timing out past ParkAfter;
+// then a burst of 2,048 bytes of pings and a message: the reader must not park right after
+// the pings it read (the buffer may still hold the message), only after a read timed out.
+func TestEarlyReparkNeverStrandsBufferedBytes(t *testing.T) {
+	_, host, _ := serveParking(t, time.Minute)
+	key := [4]byte{1, 2, 3, 4}
+	ping := clientFrame(true, opPing, bytes.Repeat([]byte("p"), 122), key) // 128 bytes
+	conn, _ := handshakeWith(t, host, ping)
+	start := time.Now()
+	for _, at := range []time.Duration{8, 16, 24} { // within ParkAfter (30 ms) of each other
+		time.Sleep(time.Until(start.Add(at * time.Millisecond)))
+		if _, err := conn.Write(ping); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Until(start.Add(36 * time.Millisecond)))
+	burst := append(bytes.Repeat(ping, 16), clientFrame(true, opText, []byte("kept"), key)...)
+	if _, err := conn.Write(burst); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, conn, "kept")
 }

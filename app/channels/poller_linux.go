@@ -103,6 +103,7 @@ func (p *poller) loop() {
 // parked reader is woken and keeps its goroutine from then on.
 func (p *poller) fail(err error) {
 	slog.Error("channels: the epoll set failed; readers no longer park", "err", err)
+	pollerFailed.Store(true)
 	p.mu.Lock()
 	p.err = err
 	parked := slices.Collect(maps.Values(p.conns))

@@ -4,11 +4,16 @@ import (
 	"errors"
 	"net"
 	"os"
+	"sync/atomic"
 	"time"
 )
 
 // errNotPollable is why a reader cannot park: no poller here, or a socket without a descriptor.
 var errNotPollable = errors.New("channels: socket cannot be polled")
+
+// pollerFailed is set when the epoll set failed: from then on no reader parks, and readers
+// wait for their pong deadline alone.
+var pollerFailed atomic.Bool
 
 // Reader states. A running reader has a goroutine reading the socket; a parked one has none,
 // and the poller, the sweep or a closing writer starts one when there is something to read.
@@ -22,7 +27,11 @@ const (
 // ParkAfter, parks the reader and returns parked: the goroutine then must end without
 // touching the socket, as another may already read it.
 func (c *Conn) read(src net.Conn) (code int, parked bool) {
-	readSome := false // a goroutine woken by the poller reads before it may park again
+	// Whether the last read drained the socket itself. Only then may a reader park right
+	// after a control frame: a goroutine the poller woke reads first, a read that filled the
+	// buffer may have left bytes behind, and the first reader reads through fasthttp's
+	// buffer, which epoll does not see (it parks only once a read timed out).
+	drained := false
 	for {
 		if err := c.handleBuffered(); err != nil {
 			return c.endCode(err), false
@@ -32,16 +41,16 @@ func (c *Conn) read(src net.Conn) (code int, parked bool) {
 		}
 		now := time.Now()
 		ns := c.server.sinceEpoch(now)
-		if readSome && ns-c.lastMessage >= int64(c.server.opts.ParkAfter) && c.park(false) {
+		if drained && ns-c.lastMessage >= int64(c.server.opts.ParkAfter) && c.park(false) {
 			// Woken for a control frame (a pong, every ping period) with no message for
 			// ParkAfter: back to the poller at once, or each ping round would bring every
 			// idle socket's goroutine back for ParkAfter.
 			return 0, true
 		}
 		c.moveReadDeadline(src, now, ns)
-		err := c.frames.fill(src)
+		short, err := c.frames.fill(src)
 		if err == nil {
-			readSome = true
+			drained = short && src == c.netConn
 			continue
 		}
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -97,8 +106,8 @@ func (c *Conn) handleFrame(opcode byte, payload []byte) error {
 		c.Close(code, "")
 		c.peerClosed.Store(true)
 	case opText:
-		c.lastMessage = c.server.clock()
 		c.handleMessage(payload)
+		c.lastMessage = c.server.clock() // after Receive: a slow one is not silence
 	default:
 		c.lastMessage = c.server.clock()
 		if !c.isClosing() {

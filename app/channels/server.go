@@ -117,7 +117,7 @@ func (s *Server) OwnSockets(app *fiber.App) {
 
 // parking reports whether silent readers park.
 func (s *Server) parking() bool {
-	return s.ownsSockets && s.opts.ParkAfter > 0 && pollerSupported
+	return s.ownsSockets && s.opts.ParkAfter > 0 && pollerSupported && !pollerFailed.Load()
 }
 
 // NewServer makes a runtime over the given layer.
