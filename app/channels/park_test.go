@@ -396,22 +396,6 @@ func TestPanicsOnAWokenReader(t *testing.T) {
 	assertPollerForgot(t, srv)
 }
 
-// assertPollerForgot fails if the poller still holds a connection of srv.
-func assertPollerForgot(t *testing.T, srv *Server) {
-	t.Helper()
-	p, err := sharedPoller()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		if c.server == srv {
-			t.Fatalf("the poller still holds an ended connection (%d in all)", len(p.conns))
-		}
-	}
-}
-
 // A client that sent a frame behind its handshake is first read through fasthttp's buffer,
 // which the poller does not see. Pings keep that reader from timing out past ParkAfter;
 // then a burst of 2,048 bytes of pings and a message: the reader must not park right after

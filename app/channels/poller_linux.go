@@ -25,7 +25,6 @@ type poller struct {
 	mu    sync.Mutex
 	conns map[int32]*Conn // by pollID
 	next  int32
-	err   error // why the set failed; nothing parks once it is set
 }
 
 var (
@@ -103,9 +102,10 @@ func (p *poller) loop() {
 // parked reader is woken and keeps its goroutine from then on.
 func (p *poller) fail(err error) {
 	slog.Error("channels: the epoll set failed; readers no longer park", "err", err)
+	// Stored before the lock is taken: an arm that takes it after sees the flag, and one that
+	// took it before registered a reader that is woken below.
 	pollerFailed.Store(true)
 	p.mu.Lock()
-	p.err = err
 	parked := slices.Collect(maps.Values(p.conns))
 	p.mu.Unlock()
 	for _, c := range parked {
@@ -113,13 +113,11 @@ func (p *poller) fail(err error) {
 	}
 }
 
-// canPoll reports whether conn's reader may park: the set works, and conn has a descriptor
-// (a TLS connection, say, has none of its own to poll).
-func (p *poller) canPoll(conn net.Conn) bool {
+// canPoll reports whether conn's reader may park: conn has a descriptor (a TLS connection,
+// say, has none of its own to poll).
+func (*poller) canPoll(conn net.Conn) bool {
 	_, ok := conn.(syscall.Conn)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return ok && p.err == nil
+	return ok
 }
 
 // arm adds c's socket to the set, or arms it again, for one wake-up when it is readable.
@@ -138,8 +136,8 @@ func (p *poller) arm(c *Conn, conn net.Conn) error {
 	if c.pollForgotten {
 		return net.ErrClosed
 	}
-	if p.err != nil {
-		return p.err
+	if pollerFailed.Load() {
+		return errNotPollable
 	}
 	op := unix.EPOLL_CTL_MOD
 	if !c.pollAdded {
