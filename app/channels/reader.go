@@ -139,18 +139,14 @@ func (c *Conn) pongWait() time.Duration { return c.server.opts.PingInterval * 5 
 // writer that lowered it meanwhile set the socket's deadline itself, perhaps before this one
 // overwrote it.
 func (c *Conn) moveReadDeadline(src net.Conn, now time.Time, ns int64) {
-	park := c.server.opts.ParkAfter
+	wait := c.pongWait() // readBy is never later than that from now
+	if c.server.parking() {
+		wait = c.server.opts.ParkAfter
+	}
 	for {
 		by := c.readBy.Load()
-		target := by
-		if c.server.parking() {
-			target = min(by, ns+int64(park))
-		}
-		slack := int64(c.pongWait() / 8)
-		if c.server.parking() {
-			slack = int64(park / 8)
-		}
-		if target < c.readDeadline || target-c.readDeadline > slack {
+		target := min(by, ns+int64(wait))
+		if target < c.readDeadline || target-c.readDeadline > int64(wait/8) {
 			_ = src.SetReadDeadline(now.Add(time.Duration(target - ns)))
 			c.readDeadline = target
 		}
