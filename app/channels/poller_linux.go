@@ -66,6 +66,7 @@ func newPoller() (*poller, error) {
 // one wake-up (EPOLLONESHOT): its reader arms it again when it parks again.
 func (p *poller) loop() {
 	events := make([]unix.EpollEvent, 256)
+	var woken []*Conn
 	for {
 		var n int
 		var waitErr error
@@ -84,7 +85,6 @@ func (p *poller) loop() {
 			return
 		}
 		p.mu.Lock()
-		woken := make([]*Conn, 0, n)
 		for _, ev := range events[:n] {
 			if c := p.conns[ev.Fd]; c != nil {
 				woken = append(woken, c)
@@ -94,6 +94,8 @@ func (p *poller) loop() {
 		for _, c := range woken {
 			c.wakeReader()
 		}
+		clear(woken)
+		woken = woken[:0]
 	}
 }
 
