@@ -9,12 +9,6 @@ import (
 	"unicode/utf8"
 )
 
-// WebSocket opcodes the reader also needs (RFC 6455 section 5.2).
-const (
-	opContinuation = 0x0
-	opBinary       = 0x2
-)
-
 // protocolError is a peer's breach of RFC 6455, or a message over the limit: the connection
 // is closed with code and reason.
 type protocolError struct {

@@ -21,18 +21,29 @@ func (codesConsumer) Connect(*Conn) error                { return nil }
 func (codesConsumer) Receive(c *Conn, text []byte) error { return c.Send(append([]byte(nil), text...)) }
 func (p codesConsumer) Disconnect(_ *Conn, code int)     { p.codes <- code }
 
-// serveParking serves an echo route whose silent readers park after 30 ms.
+// serveParking serves an echo route whose silent readers park after 30 ms, and reports each
+// Disconnect's code.
 func serveParking(t *testing.T, ping time.Duration) (*Server, string, chan int) {
+	t.Helper()
+	codes := make(chan int, 16)
+	srv, host := serveParkingWith(t, Options{PingInterval: ping}, codesConsumer{codes})
+	return srv, host, codes
+}
+
+// serveParkingWith serves consumer on /ws/:room with opts, whose readers park after 30 ms
+// unless opts says otherwise; it skips the test where readers cannot park.
+func serveParkingWith(t *testing.T, opts Options, consumer Consumer) (*Server, string) {
 	t.Helper()
 	if !pollerSupported {
 		t.Skip("readers park only where there is epoll (Linux)")
 	}
-	codes := make(chan int, 16)
-	srv, host := serveRouteWith(t, Options{MaxFrameBytes: 4096, PingInterval: ping, ParkAfter: 30 * time.Millisecond},
-		fiber.Config{}, func(app *fiber.App, srv *Server) {
-			app.Get("/ws/:room", srv.Route(func(*Scope) Consumer { return codesConsumer{codes} }))
-		})
-	return srv, host, codes
+	opts.MaxFrameBytes = 4096
+	if opts.ParkAfter == 0 {
+		opts.ParkAfter = 30 * time.Millisecond
+	}
+	return serveRouteWith(t, opts, fiber.Config{}, func(app *fiber.App, srv *Server) {
+		app.Get("/ws/:room", srv.Route(func(*Scope) Consumer { return consumer }))
+	})
 }
 
 func dialRoom(t *testing.T, host string) *websocket.Conn {
@@ -278,14 +289,7 @@ func readUntil(t *testing.T, conn net.Conn, want string) string {
 // Once a wave of readers has parked (here 3) and no more are parking, the process returns
 // its free memory to the system, once: the next release waits for as many parks again.
 func TestMemoryReleasedAfterAWaveOfParks(t *testing.T) {
-	if !pollerSupported {
-		t.Skip("readers park only where there is epoll (Linux)")
-	}
-	srv, host := serveRouteWith(t, Options{MaxFrameBytes: 4096, PingInterval: time.Minute,
-		ParkAfter: 30 * time.Millisecond, ReleaseAfterParks: 3},
-		fiber.Config{}, func(app *fiber.App, srv *Server) {
-			app.Get("/ws/:room", srv.Route(func(*Scope) Consumer { return echoConsumer{} }))
-		})
+	srv, host := serveParkingWith(t, Options{PingInterval: time.Minute, ReleaseAfterParks: 3}, echoConsumer{})
 	first := dialRoom(t, host)
 	waitFor(t, "the reader to park", parkedIs(srv, 1))
 	time.Sleep(1500 * time.Millisecond) // a sweep or more: one park is no wave
@@ -308,14 +312,8 @@ func TestMemoryReleasedAfterAWaveOfParks(t *testing.T) {
 // ParkAfter, and such parks do not count towards a memory release: a ping round does not
 // bring every idle socket's goroutine back.
 func TestPongWakesParkAtOnce(t *testing.T) {
-	if !pollerSupported {
-		t.Skip("readers park only where there is epoll (Linux)")
-	}
-	srv, host := serveRouteWith(t, Options{MaxFrameBytes: 4096, PingInterval: 100 * time.Millisecond,
-		ParkAfter: 50 * time.Millisecond, ReleaseAfterParks: 2},
-		fiber.Config{}, func(app *fiber.App, srv *Server) {
-			app.Get("/ws/:room", srv.Route(func(*Scope) Consumer { return echoConsumer{} }))
-		})
+	srv, host := serveParkingWith(t, Options{PingInterval: 100 * time.Millisecond,
+		ParkAfter: 50 * time.Millisecond, ReleaseAfterParks: 2}, echoConsumer{})
 	ws := dialRoom(t, host)
 	pongsAnswered := make(chan struct{}, 100)
 	ws.SetPingHandler(func(data string) error {
@@ -361,14 +359,8 @@ func (p panicky) Disconnect(_ *Conn, code int) {
 // own connection (1011 for Receive) and nothing else: the process stays up, the socket is
 // closed, the connection is forgotten by the server and the poller.
 func TestPanicsOnAWokenReader(t *testing.T) {
-	if !pollerSupported {
-		t.Skip("readers park only where there is epoll (Linux)")
-	}
 	ended := make(chan int, 4)
-	srv, host := serveRouteWith(t, Options{MaxFrameBytes: 4096, PingInterval: time.Minute, ParkAfter: 30 * time.Millisecond},
-		fiber.Config{}, func(app *fiber.App, srv *Server) {
-			app.Get("/ws/:room", srv.Route(func(*Scope) Consumer { return panicky{ended} }))
-		})
+	srv, host := serveParkingWith(t, Options{PingInterval: time.Minute}, panicky{ended})
 	receives, disconnects := dialRoom(t, host), dialRoom(t, host)
 	waitFor(t, "two parked readers", parkedIs(srv, 2))
 	echo(t, receives, "woken")

@@ -230,11 +230,7 @@ func (c *Conn) readOn(src net.Conn) {
 		if r := recover(); r != nil {
 			c.server.log.Error("websocket handler panic", "panic", r, "path", c.scope.Path)
 			code, parked = CloseInternalError, false
-			c.mu.Lock()
-			if !c.closing {
-				c.closing, c.closeCode, c.closeReason = true, CloseInternalError, "internal error"
-			}
-			c.mu.Unlock()
+			c.Close(CloseInternalError, "internal error")
 		}
 		if !parked {
 			c.end(code)
