@@ -4,8 +4,18 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 )
+
+// BenchmarkSyscall measures what a system call costs on this machine before it does any work
+// (getppid does none). Every read, write, epoll wait and futex wake of a delivery pays it, so
+// it is the unit the per-delivery figures of docs/performance.md are made of.
+func BenchmarkSyscall(b *testing.B) {
+	for b.Loop() {
+		syscall.Getppid()
+	}
+}
 
 // BenchmarkLoopbackWrite measures the floor under a delivery: one write system call of k
 // 200-byte frames to a loopback TCP socket whose peer drains it. On loopback the kernel also
