@@ -377,10 +377,12 @@ func (c *Conn) end(code int) {
 	c.frames.drop()
 	c.stopWriter()
 	c.sendOwedClose()
-	c.finish(code)
+	// Forget before finish: once the connection is gone from the server's count, nothing of it
+	// may be left in the poller (Shutdown's wait and the tests rely on it).
 	if p, err := sharedPoller(); err == nil && c.server.parking() {
 		p.forget(c, c.netConn)
 	}
+	c.finish(code)
 	_ = c.netConn.Close()
 	c.server.log.Info("websocket session", "path", c.scope.Path, "client", c.scope.Client,
 		"code", code, "duration", time.Since(c.ConnectedAt).Round(time.Millisecond))
