@@ -25,6 +25,11 @@ type account struct {
 // returns their session cookies. Bcrypt makes this the slow part of set-up: run the server
 // with a low BCRYPT_COST for big runs.
 func registerUsers(ctx context.Context, base, prefix, password string, n, parallel int) ([]account, error) {
+	// A transport of its own, whose keep-alive connections are closed once every user is
+	// registered: left open, they would sit on the server for the whole run, and keep a
+	// server's graceful shutdown waiting for them.
+	tr := &http.Transport{MaxIdleConnsPerHost: parallel}
+	defer tr.CloseIdleConnections()
 	out := make([]account, n)
 	errs := make(chan error, n)
 	work := make(chan int)
@@ -34,7 +39,7 @@ func registerUsers(ctx context.Context, base, prefix, password string, n, parall
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				acc, err := register(ctx, base, fmt.Sprintf("%s%d", prefix, i), password)
+				acc, err := register(ctx, tr, base, fmt.Sprintf("%s%d", prefix, i), password)
 				if err != nil {
 					errs <- err
 					continue
@@ -58,9 +63,9 @@ func registerUsers(ctx context.Context, base, prefix, password string, n, parall
 	return out, ctx.Err()
 }
 
-func register(ctx context.Context, base, name, password string) (account, error) {
+func register(ctx context.Context, tr http.RoundTripper, base, name, password string) (account, error) {
 	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar, Timeout: 30 * time.Second,
+	client := &http.Client{Transport: tr, Jar: jar, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/register", nil)
 	resp, err := client.Do(req)
