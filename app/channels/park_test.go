@@ -30,6 +30,20 @@ func serveParking(t *testing.T, ping time.Duration) (*Server, string, chan int) 
 	return srv, host, codes
 }
 
+// wantCode waits for the next code a consumer's Disconnect got, and fails unless it is want;
+// what names the disconnect that must come.
+func wantCode(t *testing.T, codes <-chan int, want int, what string) {
+	t.Helper()
+	select {
+	case code := <-codes:
+		if code != want {
+			t.Fatalf("%s: Disconnect got %d, want %d", what, code, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s: never disconnected", what)
+	}
+}
+
 // serveParkingWith serves consumer on /ws/:room with opts, whose readers park after 30 ms
 // unless opts says otherwise; it skips the test where readers cannot park.
 func serveParkingWith(t *testing.T, opts Options, consumer Consumer) (*Server, string) {
@@ -123,9 +137,7 @@ func TestParkedReaderWakesForEachFrame(t *testing.T) {
 	if err := ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4001, "bye"), time.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if code := <-codes; code != 4001 {
-		t.Fatalf("Disconnect got %d, want the peer's 4001", code)
-	}
+	wantCode(t, codes, 4001, "the peer's close")
 	waitFor(t, "no parked reader", parkedIs(srv, 0))
 }
 
@@ -136,14 +148,7 @@ func TestParkedPeerThatGoesIsDisconnected(t *testing.T) {
 	ws := dialRoom(t, host)
 	waitFor(t, "the reader to park", parkedIs(srv, 1))
 	ws.NetConn().Close()
-	select {
-	case code := <-codes:
-		if code != CloseAbnormal {
-			t.Fatalf("Disconnect got %d, want %d", code, CloseAbnormal)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a dropped parked socket was never disconnected")
-	}
+	wantCode(t, codes, CloseAbnormal, "a dropped parked socket")
 	waitFor(t, "no open connection", func() bool { return srv.Stats().Open == 0 && srv.Stats().Parked == 0 })
 	assertPollerForgot(t, srv)
 }
@@ -154,14 +159,7 @@ func TestParkedPeerThatGoesIsDisconnected(t *testing.T) {
 func TestParkedSilentPeerIsDropped(t *testing.T) {
 	_, host, codes := serveParking(t, 80*time.Millisecond)
 	dialRoom(t, host) // never reads: pings go unanswered
-	select {
-	case code := <-codes:
-		if code != CloseAbnormal {
-			t.Fatalf("Disconnect got %d, want %d", code, CloseAbnormal)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a parked peer that answered no ping was never dropped")
-	}
+	wantCode(t, codes, CloseAbnormal, "a parked peer that answers no ping")
 
 	srv2, host2, codes2 := serveParking(t, time.Minute)
 	dialRoom(t, host2) // reads nothing, so it never answers the close frame
@@ -171,9 +169,7 @@ func TestParkedSilentPeerIsDropped(t *testing.T) {
 	if err := srv2.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown with a parked peer that never answers: %v", err)
 	}
-	if code := <-codes2; code != CloseGoingAway {
-		t.Fatalf("Disconnect got %d, want %d", code, CloseGoingAway)
-	}
+	wantCode(t, codes2, CloseGoingAway, "a parked peer that never answers the close")
 }
 
 // Shutdown reaches parked connections: each gets its 1001 and ends when the peer answers.
@@ -198,9 +194,7 @@ func TestShutdownClosesParkedConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		if code := <-codes; code != CloseGoingAway {
-			t.Fatalf("Disconnect got %d", code)
-		}
+		wantCode(t, codes, CloseGoingAway, "a parked connection at shutdown")
 	}
 }
 
@@ -373,13 +367,9 @@ func TestPanicsOnAWokenReader(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Code != CloseInternalError {
 		t.Fatalf("after a panic in Receive the client read %v, want close %d", err, CloseInternalError)
 	}
-	if code := <-ended; code != CloseInternalError {
-		t.Fatalf("Disconnect got %d", code)
-	}
+	wantCode(t, ended, CloseInternalError, "a panic in Receive")
 	disconnects.NetConn().Close() // its parked reader is woken, and Disconnect panics
-	if code := <-ended; code != CloseAbnormal {
-		t.Fatalf("Disconnect got %d", code)
-	}
+	wantCode(t, ended, CloseAbnormal, "a dropped socket whose Disconnect panics")
 	waitFor(t, "no open connection", func() bool { return srv.Stats().Open == 0 && srv.Stats().Parked == 0 })
 	_ = receives.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, _, err := receives.ReadMessage(); err == nil {
