@@ -3,18 +3,21 @@ package main
 import (
 	"bytes"
 	"sync"
+	"time"
 
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 )
 
-// sendQueue is how many frames a client may have waiting before the hub drops it, as the
-// gorilla/websocket chat example does.
-const sendQueue = 256
+// sendQueue is how many frames a client may have waiting before the hub drops it, and
+// writeWait how long one write may take, as in gorilla/websocket's chat example.
+const (
+	sendQueue = 256
+	writeWait = 10 * time.Second
+)
 
-// client is one connection: the reader is the handler's goroutine, the writer its own.
+// client is one connection's queue: the reader is the handler's goroutine, the writer its own.
 type client struct {
-	conn *websocket.Conn
 	send chan []byte
 }
 
@@ -54,18 +57,21 @@ func newApp() *fiber.App {
 // serve runs one connection: join the room, start the writer, relay what the client sends.
 func (h *hub) serve(conn *websocket.Conn) {
 	room := conn.Params("room")
-	cl := &client{conn: conn, send: make(chan []byte, sendQueue)}
+	cl := &client{send: make(chan []byte, sendQueue)}
 	h.join(room, cl)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for msg := range cl.send {
+			_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
 			if err := conn.WriteMessage(websocket.TextMessage, msg); err != nil {
-				conn.Close()
-				for range cl.send { // drain until leave closes it
-				}
-				return
+				break
 			}
+		}
+		// Dropped, failed or left: end the reader as well (Close cannot, since fasthttp closes
+		// a hijacked socket only after its handler returns), then wait for the queue to close.
+		_ = conn.SetReadDeadline(time.Now())
+		for range cl.send {
 		}
 	}()
 	for {
@@ -108,7 +114,7 @@ func (h *hub) leave(room string, cl *client) {
 }
 
 // broadcast hands the same bytes to every member's queue; a member whose queue is full is
-// dropped rather than waited on.
+// dropped rather than waited on: its closed queue ends its writer, which ends its reader.
 func (h *hub) broadcast(room string, msg []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -118,7 +124,6 @@ func (h *hub) broadcast(room string, msg []byte) {
 		default:
 			delete(h.rooms[room], cl)
 			close(cl.send)
-			cl.conn.Close()
 		}
 	}
 }
