@@ -115,10 +115,15 @@ func (s *Server) OwnSockets(app *fiber.App) {
 	s.ownsSockets = true
 }
 
-// parking reports whether silent readers park.
-func (s *Server) parking() bool {
-	return s.ownsSockets && s.opts.ParkAfter > 0 && pollerSupported && !pollerFailed.Load()
+// parkingOn reports whether this server's readers may ever have parked: parking is set, the
+// server owns its sockets and the system has epoll.
+func (s *Server) parkingOn() bool {
+	return s.ownsSockets && s.opts.ParkAfter > 0 && pollerSupported
 }
+
+// parking reports whether silent readers park now: after the epoll set failed they no longer
+// do, though connections parked before may still be registered with it.
+func (s *Server) parking() bool { return s.parkingOn() && !pollerFailed.Load() }
 
 // NewServer makes a runtime over the given layer.
 func NewServer(opts Options) *Server {
@@ -378,8 +383,9 @@ func (c *Conn) end(code int) {
 	c.stopWriter()
 	c.sendOwedClose()
 	// Forget before finish: once the connection is gone from the server's count, nothing of it
-	// may be left in the poller (Shutdown's wait and the tests rely on it).
-	if p, err := sharedPoller(); err == nil && c.server.parking() {
+	// may be left in the poller (Shutdown's wait and the tests rely on it), even if the poller
+	// failed since it parked.
+	if p, err := sharedPoller(); err == nil && c.server.parkingOn() {
 		p.forget(c, c.netConn)
 	}
 	c.finish(code)
