@@ -225,11 +225,10 @@ func (c *Conn) wakeReader() {
 // readOn reads on this goroutine until the reader parks, or ends the connection. A consumer
 // that panics ends its connection with 1011, not the process.
 func (c *Conn) readOn(src net.Conn) {
-	code, parked := CloseInternalError, false
+	code, parked := CloseInternalError, false // what a panic in read leaves them
 	defer func() {
 		if r := recover(); r != nil {
 			c.server.log.Error("websocket handler panic", "panic", r, "path", c.scope.Path)
-			code, parked = CloseInternalError, false
 			c.Close(CloseInternalError, "internal error")
 		}
 		if !parked {
